@@ -1,0 +1,42 @@
+# The two commands: `make run` (the whole stack) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: run test bench lock compose-check system-deps clean
+
+$(BIN)/activate:
+	@python=$$(./scripts/find-python) && echo "Using $$python" && "$$python" -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+run: export RUN_STARTED_AT := $(shell date +%s.%N)
+run: export DJANGO_DEBUG ?= 1
+run: export PATH := $(abspath $(BIN)):$(PATH)
+run: $(VENV)/.installed
+	$(PY) manage.py runstack
+
+test: export PATH := $(abspath $(BIN)):$(PATH)
+test: $(VENV)/.dev-installed system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+system-deps:
+	@./scripts/system-deps
+
+compose-check: system-deps
+	FLOWER_BASIC_AUTH=ci:checking-only DJANGO_SECRET_KEY=ci POSTGRES_PASSWORD=ci docker-compose -f docker-compose.yml config --quiet
+	@echo "docker-compose.yml is valid"
+
+lock: $(VENV)/.dev-installed
+	$(BIN)/pip-compile --quiet --strip-extras --no-header --output-file requirements.txt requirements.in
+	$(BIN)/pip-compile --quiet --strip-extras --no-header --output-file requirements-dev.txt requirements-dev.in
+
+clean:
+	rm -rf $(VENV) .run staticfiles

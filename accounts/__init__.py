@@ -1,0 +1,1 @@
+"""Accounts: user sessions and contact imports."""

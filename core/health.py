@@ -1,0 +1,117 @@
+"""Health: heartbeats written by workers and beat, and the cheap report behind /healthz (no worker round
+trip: it reads heartbeats from Redis and queue depths from the broker)."""
+
+import socket
+import time
+from pathlib import Path
+
+from celery import bootsteps
+from django.conf import settings
+from django.db import connection
+
+from core.redis import redis_client
+
+WORKER_KEY_PREFIX = "health:worker:"
+BEAT_KEY = "health:beat"
+HEARTBEAT_FILE_DIR = Path("/tmp")  # container liveness probes read these files' age
+
+
+def heartbeat_file(process: str) -> Path:
+    return HEARTBEAT_FILE_DIR / f"{process}-heartbeat-{socket.gethostname()}"
+
+
+def record_heartbeat(key: str, process: str) -> None:
+    now = time.time()
+    redis_client().set(key, now, ex=settings.HEARTBEAT_INTERVAL_SECONDS * 3)
+    heartbeat_file(process).touch()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Writes the worker's name to Redis every few seconds while its consumer runs."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.timer_ref = None
+
+    def start(self, worker):
+        self.key = WORKER_KEY_PREFIX + worker.hostname
+        self.timer_ref = worker.timer.call_repeatedly(
+            settings.HEARTBEAT_INTERVAL_SECONDS, self.beat, priority=10
+        )
+        self.beat()
+
+    def beat(self):
+        try:
+            record_heartbeat(self.key, "worker")
+        except Exception:  # a Redis blip must not take the worker down; the next beat tries again
+            pass
+
+    def stop(self, worker):
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+        try:
+            redis_client().delete(self.key)
+        except Exception:
+            pass
+
+
+def beat_heartbeat_age() -> float | None:
+    value = redis_client().get(BEAT_KEY)
+    return None if value is None else max(0.0, time.time() - float(value))
+
+
+def workers_seen() -> list[str]:
+    keys = redis_client().scan_iter(match=WORKER_KEY_PREFIX + "*", count=100)
+    return sorted(key.decode().removeprefix(WORKER_KEY_PREFIX) for key in keys)
+
+
+def queue_depths() -> dict[str, int]:
+    from myproject.celery import app
+
+    depths = {}
+    with app.pool.acquire(block=True) as conn:
+        channel = conn.default_channel
+        # AMQP answers for an existing queue without touching it; Redis keeps no queue when it is empty,
+        # so a passive declare there would fail on an empty queue.
+        passive = conn.transport.driver_type == "amqp"
+        for queue in app.conf.task_queues:
+            depths[queue.name] = channel.queue_declare(queue=queue.name, passive=passive).message_count
+    return depths
+
+
+def health_report() -> tuple[bool, dict]:
+    """Everything an operator checks first; healthy only when every part answers."""
+    report: dict = {"failed": []}
+
+    def check(name, probe):
+        try:
+            report[name] = probe()
+        except Exception as exc:
+            report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            report["failed"].append(name)
+
+    check("database", _database)
+    check("redis", lambda: "ok" if redis_client().ping() else "no answer")
+    check("queues", queue_depths)
+    report["broker"] = "error" if "queues" in report["failed"] else "ok"
+    if report["broker"] == "error":
+        report["failed"].append("broker")
+    check("workers", workers_seen)
+    if report.get("workers") == []:
+        report["failed"].append("workers")
+    check("beat_heartbeat_age_seconds", beat_heartbeat_age)
+    age = report.get("beat_heartbeat_age_seconds")
+    if "beat_heartbeat_age_seconds" not in report["failed"] and (
+        age is None or age > settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS
+    ):
+        report["failed"].append("beat")
+    report["status"] = "ok" if not report["failed"] else "failing"
+    return not report["failed"], report
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"

@@ -1,0 +1,25 @@
+"""Creates demo data and the admin account; safe to run again (it only tops up what is missing)."""
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+
+from orders.services import demo_orders_create
+
+
+class Command(BaseCommand):
+    help = "Seed demo customers, products, orders and an admin account."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=3)
+        parser.add_argument("--orders-per-customer", type=int, default=4)
+        parser.add_argument("--password", required=True, help="password of the admin and the demo customers")
+
+    def handle(self, *args, customers: int, orders_per_customer: int, password: str, **options):
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"email": "admin@example.com", "is_staff": True, "is_superuser": True}
+        )
+        if created:
+            admin.set_password(password)
+            admin.save(update_fields=["password"])
+        demo_orders_create(customers=customers, orders_per_customer=orders_per_customer, password=password)
+        self.stdout.write(f"demo data ready: {customers} customers, {orders_per_customer} orders each")

@@ -1,0 +1,55 @@
+"""The base class of every project task: missing objects are skipped with a warning, and a task that gives
+up leaves a dead letter a person can see and retry."""
+
+import logging
+import smtplib
+import socket
+
+from celery import Task
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+# Errors worth a retry: the network, the mail server or the database blinked. Anything else is a bug or
+# bad input, and retrying it only delays the dead letter.
+TRANSIENT_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    socket.timeout,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPResponseException,
+    OperationalError,
+    InterfaceError,
+)
+
+
+class ProjectTask(Task):
+    # Exponential backoff with jitter, capped well below the broker's visibility timeout.
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 5
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except ObjectDoesNotExist as exc:
+            # Deleted since it was enqueued: retrying cannot bring it back.
+            logger.warning("%s skipped, object not found: %s (args=%r)", self.name, exc, args)
+            return None
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from core.deadletters import dead_letter_record
+
+        dead_letter_record(
+            task_id=task_id,
+            task_name=self.name,
+            queue=self.queue or "default",
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            exception=repr(exc),
+            traceback=str(einfo) if einfo else "",
+            attempts=(self.request.retries or 0) + 1,
+        )

@@ -1,0 +1,1 @@
+"""Finance: charges through a payment gateway, exchange rates and revenue reports."""

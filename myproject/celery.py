@@ -1,0 +1,23 @@
+"""The Celery application: configured from Django settings (CELERY_ namespace), tasks autodiscovered."""
+
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+
+app = Celery("myproject")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**_kwargs):
+    """Connected so Celery leaves logging alone: django.setup() already applied settings.LOGGING."""
+
+
+@signals.celeryd_init.connect
+def add_worker_heartbeat(**_kwargs):
+    from core.health import WorkerHeartbeat
+
+    app.steps["worker"].add(WorkerHeartbeat)

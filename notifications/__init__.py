@@ -1,0 +1,1 @@
+"""Notifications: subscribers, newsletters and the daily digest."""

@@ -1,0 +1,1 @@
+"""Orders: customers, products, carts, orders and their invoices."""

@@ -1,0 +1,7 @@
+"""App configuration for orders."""
+
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"

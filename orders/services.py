@@ -1,0 +1,104 @@
+"""Writes and business rules for orders and invoices."""
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import ProjectError
+from orders.invoices import invoice_pdf_render
+from orders.models import Customer, Invoice, Order, OrderItem, Product
+
+logger = logging.getLogger(__name__)
+
+
+def invoice_number_for(order: Order) -> str:
+    return f"INV-{order.created_at:%Y}-{order.pk:06d}"
+
+
+@transaction.atomic
+def invoice_request(*, order: Order) -> Invoice:
+    """Create the order's invoice, or return it; an invoice already sent cannot be requested again."""
+    invoice, _ = Invoice.objects.get_or_create(order=order, defaults={"number": invoice_number_for(order)})
+    if invoice.status == Invoice.Status.SENT:
+        raise ProjectError(f"Invoice {invoice.number} was already sent on {invoice.sent_at:%Y-%m-%d %H:%M}.")
+    invoice.requested_at = timezone.now()
+    invoice.save(update_fields=["requested_at"])
+    return invoice
+
+
+@transaction.atomic
+def invoice_send(*, order_id: int) -> Invoice:
+    """Render the PDF and email it once. The row lock makes concurrent deliveries wait, and the second one
+    finds the invoice sent and sends nothing.
+
+    A crash after the SMTP server accepted the mail but before this transaction commits sends it again on
+    redelivery: at-least-once, because a lost invoice costs more than a duplicate. The stable Message-ID
+    lets mail clients fold such a duplicate."""
+    order = Order.objects.select_related("customer").get(pk=order_id)
+    invoice, _ = Invoice.objects.select_for_update().get_or_create(
+        order=order, defaults={"number": invoice_number_for(order)}
+    )
+    if invoice.sent_at is not None:
+        logger.info("invoice %s already sent, nothing to do", invoice.number)
+        return invoice
+    pdf = invoice_pdf_render(invoice=invoice)
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
+    message = EmailMessage(
+        subject=f"Your invoice {invoice.number}",
+        body=f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}.\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.customer.email],
+        headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
+    )
+    message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")
+    message.send()
+    invoice.status = Invoice.Status.SENT
+    invoice.sent_at = timezone.now()
+    invoice.save(update_fields=["pdf", "status", "sent_at"])
+    logger.info("invoice %s sent to %s", invoice.number, order.customer.email)
+    return invoice
+
+
+@transaction.atomic
+def demo_orders_create(*, customers: int, orders_per_customer: int, password: str) -> list[Customer]:
+    """Demo catalogue, customers (usernames customer1…N, all with `password`) and orders; idempotent."""
+    products = [
+        Product.objects.get_or_create(
+            sku=f"SKU-{index:03d}",
+            defaults={"name": name, "price": Decimal(price), "stock": 1_000},
+        )[0]
+        for index, (name, price) in enumerate(DEMO_PRODUCTS, start=1)
+    ]
+    created = []
+    for number in range(1, customers + 1):
+        user, user_created = User.objects.get_or_create(
+            username=f"customer{number}", defaults={"email": f"customer{number}@example.com"}
+        )
+        if user_created:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        customer, _ = Customer.objects.get_or_create(
+            user=user, defaults={"name": f"Customer {number}", "email": user.email}
+        )
+        for index in range(orders_per_customer - customer.orders.count()):
+            order = Order.objects.create(customer=customer)
+            for offset in range(1 + index % 3):
+                product = products[(number + index + offset) % len(products)]
+                OrderItem.objects.create(order=order, product=product, quantity=1 + offset, unit_price=product.price)
+        created.append(customer)
+    return created
+
+
+DEMO_PRODUCTS = [
+    ("Espresso beans 1 kg", "24.90"),
+    ("Ceramic mug", "12.50"),
+    ("Pour-over kettle", "49.00"),
+    ("Paper filters (100)", "4.90"),
+    ("Hand grinder", "79.00"),
+]

@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from django.core.management import call_command
+
+from core.redis import redis_client
+from tests.support import embedded
+from tests.support.processes import start_worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_redis():
+    """The suite owns the Redis database it is given: start from an empty one."""
+    redis_client().flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files():
+    """Pages render through the production static storage, which needs collectstatic's manifest."""
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def real_smtp(settings):
+    """Django's test runner swaps in an in-memory mail backend; mail here goes to a real SMTP server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+@pytest.fixture
+def mailsink():
+    sink = embedded.mail_sink
+    sink.messages.clear()
+    return sink
+
+
+@pytest.fixture(scope="session")
+def process_logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("process-logs")
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, django_db_blocker, process_logs):
+    """One real worker process on every queue for the session; tests using it need transactional_db."""
+    worker = start_worker(process_logs, DJANGO_MEDIA_ROOT=str(process_logs / "media"))
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"

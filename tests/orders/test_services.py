@@ -1,0 +1,41 @@
+import pytest
+
+from core.exceptions import ProjectError
+from orders import services
+from orders.models import Invoice
+from tests.factories import OrderFactory
+from tests.support.pdf import attachment, pdf_text
+
+pytestmark = pytest.mark.django_db
+
+
+def test_invoice_send_emails_a_pdf_with_the_order_lines_and_total(mailsink):
+    order = OrderFactory()
+
+    invoice = services.invoice_send(order_id=order.pk)
+
+    [message] = mailsink.to(order.customer.email)
+    assert message["Subject"] == f"Your invoice {invoice.number}"
+    filename, pdf = attachment(message)
+    assert filename == f"{invoice.number}.pdf"
+    text = pdf_text(pdf)
+    assert invoice.number in text and order.customer.name in text
+    assert "25.50 EUR" in text  # 2 x 10.00 + 1 x 5.50
+    assert invoice.status == Invoice.Status.SENT and invoice.sent_at is not None
+
+
+def test_invoice_send_twice_sends_one_email(mailsink):
+    order = OrderFactory()
+
+    services.invoice_send(order_id=order.pk)
+    services.invoice_send(order_id=order.pk)
+
+    assert len(mailsink.to(order.customer.email)) == 1
+
+
+def test_invoice_request_refuses_an_invoice_already_sent(mailsink):
+    order = OrderFactory()
+    services.invoice_send(order_id=order.pk)
+
+    with pytest.raises(ProjectError, match="already sent"):
+        services.invoice_request(order=order)

@@ -1,0 +1,121 @@
+"""Real processes for integration tests: Celery workers and other project commands, started as a deploy
+would start them, against the test database and the test Redis."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the test database pytest-django created, for processes outside this one."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or ""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    credentials = f"{user}{password}@" if user else ""
+    return f"postgres://{credentials}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        EMAIL_HOST=settings.EMAIL_HOST,
+        EMAIL_PORT=str(settings.EMAIL_PORT),
+        PYTHONUNBUFFERED="1",
+        LOG_FORMAT="text",
+    )
+    env.update(overrides)
+    return env
+
+
+class ManagedProcess:
+    """A child process with its output in a log file, stopped (and its group killed) on exit."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.command = command
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        wait_until(lambda: text in self.output(), timeout, f"{self.name} never printed {text!r}", self)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            os.kill(self.process.pid, signum)
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # pool children and anything else it left
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+        self.log.close()
+        return self.process.returncode
+
+
+def wait_until(condition: Callable[[], object], timeout: float, message: str, process: ManagedProcess | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        if process is not None and not process.alive():
+            raise AssertionError(f"{message}: {process.name} exited.\n{process.output()[-4000:]}")
+        time.sleep(0.1)
+    detail = f"\n{process.output()[-4000:]}" if process is not None else ""
+    raise AssertionError(f"{message} within {timeout}s{detail}")
+
+
+def celery_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "myproject", *args]
+
+
+def start_worker(
+    log_dir: Path, *, queues: str = "default,email,bulk", name: str = "worker", concurrency: int = 2,
+    extra: tuple[str, ...] = (), **env: str,
+) -> ManagedProcess:
+    worker = ManagedProcess(
+        name,
+        celery_command(
+            "worker", "-Q", queues, "-n", f"{name}@%h", "--concurrency", str(concurrency),
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", *extra,
+        ),
+        process_env(**env),
+        log_dir,
+    )
+    worker.wait_for_output("ready.", timeout=60)
+    return worker
