@@ -221,6 +221,17 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 STAFF_REPORT_EMAILS = env_list("STAFF_REPORT_EMAILS", "staff@example.com")
 
+# --- Payments and exchange rates ------------------------------------------------------------------
+# Dotted path of the finance.gateways.PaymentGateway to charge through; a real provider is one more class.
+PAYMENT_GATEWAY_CLASS = os.environ.get("PAYMENT_GATEWAY_CLASS", "finance.gateways.SimulatedGateway")
+# The simulated gateway's delay per call and share of calls that fail transiently, to demonstrate retries.
+PAYMENT_GATEWAY_LATENCY_MS = int(os.environ.get("PAYMENT_GATEWAY_LATENCY_MS", "50"))
+PAYMENT_GATEWAY_FAILURE_RATE = float(os.environ.get("PAYMENT_GATEWAY_FAILURE_RATE", "0"))
+# Daily euro reference rates in the ECB's XML format (published around 16:00 CET on working days).
+EXCHANGE_RATES_URL = os.environ.get(
+    "EXCHANGE_RATES_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+)
+
 # --- Sentry ---------------------------------------------------------------------------------------
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 
