@@ -1,8 +1,28 @@
 """Reads for orders: what a user may see, and the state of an order's background jobs."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
 
+from django.db.models import QuerySet
+from django_celery_results.models import TaskResult
+
+from core.models import DeadLetter, OutboxMessage
 from orders.models import Order
+
+FINISHED_STATES = {"idle", "done", "failed"}
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What the detail page shows for one job: idle, queued, running, retrying, done or failed."""
+
+    key: str
+    label: str
+    state: str
+    detail: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
 
 
 def orders_visible_to(*, user) -> QuerySet[Order]:
@@ -11,3 +31,46 @@ def orders_visible_to(*, user) -> QuerySet[Order]:
     if user.is_staff:
         return orders
     return orders.filter(customer__user=user)
+
+
+def task_progress(*, task_name: str, object_id: int) -> tuple[str, str]:
+    """Where the latest task for this object is while its domain row is not finished yet.
+
+    The task id is the outbox row's id; its TaskResult says running/retrying, a dead letter says it gave up."""
+    message = OutboxMessage.objects.filter(task_name=task_name, args=[object_id]).order_by("-created_at").first()
+    if message is None:
+        return "queued", ""
+    task_id = str(message.pk)
+    letter = DeadLetter.objects.filter(task_id=task_id, resolved_at__isnull=True).first()
+    if letter is not None:
+        return "failed", letter.exception
+    result = TaskResult.objects.filter(task_id=task_id).only("status", "result").first()
+    if result is None:
+        return "queued", "waiting for a worker" if message.published_at else "waiting for the broker"
+    if result.status == "STARTED":
+        return "running", ""
+    if result.status == "RETRY":
+        return "retrying", _short(result.result)
+    if result.status == "FAILURE":
+        return "failed", _short(result.result)
+    return "queued", ""
+
+
+def invoice_job(*, order: Order) -> JobState:
+    invoice = getattr(order, "invoice", None)
+    if invoice is None or invoice.requested_at is None:
+        return JobState("invoice", "Invoice", "idle", "not requested")
+    label = f"Invoice {invoice.number}"
+    if invoice.sent_at is not None:
+        return JobState("invoice", label, "done", f"emailed {invoice.sent_at:%Y-%m-%d %H:%M}")
+    state, detail = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
+    return JobState("invoice", label, state, detail)
+
+
+def order_jobs(*, order: Order) -> list[JobState]:
+    return [invoice_job(order=order)]
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    text = (text or "").strip().strip('"')
+    return text if len(text) <= limit else text[: limit - 1] + "…"

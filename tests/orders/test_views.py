@@ -1,8 +1,10 @@
 import pytest
+from django.utils import timezone
+from django_celery_results.models import TaskResult
 
-from core.models import OutboxMessage
+from core.models import DeadLetter, OutboxMessage
 from orders.models import Invoice
-from tests.factories import OrderFactory, UserFactory
+from tests.factories import OrderFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +38,88 @@ def test_anonymous_users_are_sent_to_sign_in(client):
     response = client.post(f"/orders/{order.pk}/send-invoice/")
 
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_htmx_click_answers_with_the_live_jobs_partial(client):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+
+    response = client.post(f"/orders/{order.pk}/send-invoice/", HTTP_HX_REQUEST="true")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="job-invoice" data-state="queued"' in page
+    assert "hx-trigger=\"every 1s\"" in page
+
+
+def test_sent_invoice_shows_done_and_stops_polling(client):
+    order = OrderFactory()
+    Invoice.objects.create(order=order, number="INV-T-1", requested_at=timezone.now(), sent_at=timezone.now(),
+                           status=Invoice.Status.SENT)
+    client.force_login(order.customer.user)
+
+    page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert 'data-state="done"' in page
+    assert "hx-trigger" not in page
+
+
+def test_second_invoice_request_shows_the_reason_without_enqueuing(client):
+    order = OrderFactory()
+    Invoice.objects.create(order=order, number="INV-T-2", requested_at=timezone.now(), sent_at=timezone.now(),
+                           status=Invoice.Status.SENT)
+    client.force_login(order.customer.user)
+
+    response = client.post(f"/orders/{order.pk}/send-invoice/", follow=True)
+
+    assert "INV-T-2 was already sent" in response.content.decode()
+    assert not OutboxMessage.objects.exists()
+
+
+def test_retrying_and_running_come_from_the_task_result_of_the_outbox_id(client):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    task_id = str(OutboxMessage.objects.get().pk)
+
+    TaskResult.objects.create(task_id=task_id, status="RETRY", result='"SMTPServerDisconnected()"')
+    retrying = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+    TaskResult.objects.filter(task_id=task_id).update(status="STARTED")
+    running = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert 'data-state="retrying"' in retrying and "SMTPServerDisconnected" in retrying
+    assert 'data-state="running"' in running
+
+
+def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    task_id = str(OutboxMessage.objects.get().pk)
+    DeadLetter.objects.create(task_id=task_id, task_name="orders.send_invoice_email", queue="email",
+                              args=[order.pk], exception="SMTPRecipientsRefused('no such mailbox')")
+
+    page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert 'data-state="failed"' in page and "no such mailbox" in page
+    assert "hx-trigger" not in page
+
+
+def test_customers_see_only_their_orders_and_no_operator_links(client):
+    mine, theirs = OrderFactory(), OrderFactory()
+    client.force_login(mine.customer.user)
+
+    page = client.get("/orders/").content.decode()
+
+    assert f"/orders/{mine.pk}/" in page and f"/orders/{theirs.pk}/" not in page
+    assert "/admin/" not in page and "Flower" not in page and "/operations/" not in page
+
+
+def test_staff_see_every_order_and_the_operator_links(client):
+    first, second = OrderFactory(), OrderFactory()
+    client.force_login(StaffFactory())
+
+    page = client.get("/orders/").content.decode()
+
+    assert f"/orders/{first.pk}/" in page and f"/orders/{second.pk}/" in page
+    assert "/admin/" in page and "Flower" in page and "/operations/" in page

@@ -1,0 +1,76 @@
+"""Operator pages for staff: queues, workers, beat, recent tasks and dead letters with a retry button."""
+
+import logging
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_celery_results.models import TaskResult
+
+from core import health
+from core.deadletters import dead_letter_retry
+from core.models import DeadLetter
+
+logger = logging.getLogger(__name__)
+
+RECENT_TASKS_SHOWN = 25
+DEAD_LETTERS_SHOWN = 50
+
+
+def staff_only(view):
+    """Non-staff get a 404: the page does not exist for them, and its address reveals nothing."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_only
+@require_GET
+def operations(request):
+    return render(request, "core/operations.html", _operations_context())
+
+
+@staff_only
+@require_GET
+def operations_live(request):
+    """The polled part of the page: everything but the static links."""
+    return render(request, "core/_operations_live.html", _operations_context())
+
+
+@staff_only
+@require_POST
+def dead_letter_retry_view(request, pk: int):
+    letter = get_object_or_404(DeadLetter, pk=pk, resolved_at__isnull=True)
+    task_id = dead_letter_retry(letter=letter)
+    logger.info("%s retried dead letter %s as task %s", request.user, letter.pk, task_id)
+    messages.success(request, f"{letter.task_name} queued again as task {task_id}.")
+    return redirect("operations:index")
+
+
+def _operations_context() -> dict:
+    return {
+        "queues": _probe(health.queue_depths),
+        "workers": _probe(health.workers_seen),
+        "beat_age": _probe(health.beat_heartbeat_age),
+        "beat_max_age": settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS,
+        "recent_tasks": TaskResult.objects.order_by("-date_done")[:RECENT_TASKS_SHOWN],
+        "dead_letters": DeadLetter.objects.filter(resolved_at__isnull=True)[:DEAD_LETTERS_SHOWN],
+    }
+
+
+def _probe(read):
+    """A broker or Redis outage is exactly when operators open this page: show the error, not a 500."""
+    try:
+        return {"value": read()}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,62 @@
+import pytest
+from django_celery_results.models import TaskResult
+
+from core.health import BEAT_KEY, record_heartbeat
+from core.models import DeadLetter, OutboxMessage
+from tests.factories import StaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dead_letter():
+    return DeadLetter.objects.create(
+        task_id="t-1", task_name="orders.send_invoice_email", queue="email", args=[42],
+        exception="SMTPRecipientsRefused('no such mailbox')", attempts=6,
+    )
+
+
+def test_non_staff_never_see_the_operator_pages(client, dead_letter):
+    client.force_login(UserFactory())
+
+    assert client.get("/operations/").status_code == 404
+    assert client.get("/operations/live/").status_code == 404
+    assert client.post(f"/operations/dead-letters/{dead_letter.pk}/retry/").status_code == 404
+    assert not OutboxMessage.objects.exists()
+
+
+def test_anonymous_users_are_sent_to_sign_in(client):
+    response = client.get("/operations/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings):
+    TaskResult.objects.create(task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS",
+                              worker="worker@host")
+    record_heartbeat(BEAT_KEY, "beat")
+    client.force_login(StaffFactory())
+
+    page = client.get("/operations/").content.decode()
+
+    for queue in ("default", "email", "bulk"):
+        assert f'id="queue-{queue}"' in page
+    assert "since beat&#x27;s last heartbeat" in page or "since beat's last heartbeat" in page
+    assert "finance.sync_exchange_rates" in page and "worker@host" in page
+    assert "no such mailbox" in page
+    assert "/admin/django_celery_beat/periodictask/" in page and settings.FLOWER_URL in page
+
+
+def test_retrying_a_dead_letter_enqueues_it_again_and_resolves_it(client, dead_letter, django_capture_on_commit_callbacks):
+    client.force_login(StaffFactory())
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"/operations/dead-letters/{dead_letter.pk}/retry/", follow=True)
+
+    [message] = OutboxMessage.objects.all()
+    assert message.task_name == "orders.send_invoice_email" and message.args == [42] and message.queue == "email"
+    assert len(callbacks) == 1
+    dead_letter.refresh_from_db()
+    assert dead_letter.resolved_at is not None
+    page = response.content.decode()
+    assert "queued again" in page and "No failed tasks." in page
