@@ -1,6 +1,7 @@
 """Health: heartbeats written by workers and beat, and the cheap report behind /healthz (no worker round
 trip: it reads heartbeats from Redis and queue depths from the broker)."""
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ from core.redis import redis_client
 
 WORKER_KEY_PREFIX = "health:worker:"
 BEAT_KEY = "health:beat"
-HEARTBEAT_FILE_DIR = Path("/tmp")  # container liveness probes read these files' age
+# Container liveness probes read these files' age; HEARTBEAT_DIR separates processes sharing one host.
+HEARTBEAT_FILE_DIR = Path(os.environ.get("HEARTBEAT_DIR", "/tmp"))
 
 
 def heartbeat_file(process: str) -> Path:
