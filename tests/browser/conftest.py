@@ -1,0 +1,88 @@
+"""The stack a person uses, for Playwright: gunicorn serving the app, a worker, beat, and Debian's Chromium."""
+
+import os
+import sys
+import urllib.request
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.support.embedded import free_port
+from tests.support.processes import ManagedProcess, celery_command, process_env, wait_until
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+PASSWORD = "a-good-password"  # tests.factories.UserFactory's
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sync_playwright_beside_django():
+    """Playwright's sync API keeps an event loop on this thread; the ORM calls in tests are still plain
+    synchronous calls, so Django's async guard would only get in the way."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
+    port = free_port()
+    server = ManagedProcess(
+        "web",
+        [sys.executable, "-m", "gunicorn", "myproject.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--access-logfile", "-"],
+        process_env(DJANGO_MEDIA_ROOT=str(process_logs / "media")),
+        process_logs,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(base_url + "/login/"), 60, "gunicorn never answered", server)
+    yield base_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_beat(django_db_setup, django_db_blocker, process_logs):
+    beat = ManagedProcess(
+        "beat", celery_command("beat", "--loglevel", "INFO", "--pidfile", ""), process_env(), process_logs
+    )
+    beat.wait_for_output("beat: Starting", timeout=60)
+    yield beat
+    beat.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, web_server):
+    context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sign_in(page):
+    def sign_in_as(user):
+        page.goto("/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Sign out")
+        return page
+
+    return sign_in_as
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

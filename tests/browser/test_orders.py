@@ -1,0 +1,83 @@
+"""What a customer does in the browser: sign in, send an invoice and watch it happen, and nothing more."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from orders.models import Invoice
+from tests.factories import OrderFactory
+from tests.support.pdf import attachment, pdf_text
+from tests.support.processes import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def test_send_invoice_click_answers_at_once_and_the_state_reaches_done(page, sign_in, live_worker, mailsink):
+    order = OrderFactory()
+    sign_in(order.customer.user)
+    page.screenshot(path=SCREENSHOTS / "orders.png", full_page=True)
+    page.click(f"a[href='/orders/{order.pk}/']")
+
+    started = time.perf_counter()
+    page.click("#send-invoice")
+    page.wait_for_selector("#job-invoice:not([data-state=idle])")
+    print(f"\nclick → job state shown: {(time.perf_counter() - started) * 1000:.0f} ms")
+
+    page.wait_for_selector("#job-invoice[data-state=done]")
+    assert page.locator("#jobs").get_attribute("hx-trigger") is None  # finished: polling stopped
+    page.screenshot(path=SCREENSHOTS / "order-detail.png", full_page=True)
+    messages = wait_until(lambda: mailsink.to(order.customer.email), 30, "invoice email never arrived")
+    invoice = Invoice.objects.get(order=order)
+    assert invoice.number in pdf_text(attachment(messages[0])[1])
+    assert page.url.endswith(f"/orders/{order.pk}/")  # HTMX answered in place, no reload
+
+
+def test_send_invoice_works_without_javascript(browser, web_server, live_worker, mailsink):
+    order = OrderFactory()
+    context = browser.new_context(base_url=web_server, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/login/")
+    page.fill("#id_username", order.customer.user.username)
+    page.fill("#id_password", "a-good-password")
+    page.click("button[type=submit]")
+    page.goto(f"/orders/{order.pk}/")
+
+    page.click("#send-invoice")
+
+    assert page.locator(".messages").inner_text().startswith("Invoice ")
+    wait_until(lambda: mailsink.to(order.customer.email), 30, "invoice email never arrived")
+    page.reload()
+    assert page.locator("#job-invoice").get_attribute("data-state") == "done"
+    context.close()
+
+
+def test_a_customer_opening_another_customers_order_gets_404(page, sign_in):
+    mine, theirs = OrderFactory(), OrderFactory()
+    sign_in(mine.customer.user)
+
+    response = page.goto(f"/orders/{theirs.pk}/")
+
+    assert response.status == 404
+    assert page.goto("/operations/").status == 404
+    page.goto("/orders/")
+    assert page.locator("a", has_text="Admin").count() == 0 and page.locator("a", has_text="Flower").count() == 0
+
+
+def test_phone_layout_of_an_order(browser, web_server):
+    order = OrderFactory()
+    context = browser.new_context(base_url=web_server, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto("/login/")
+    page.fill("#id_username", order.customer.user.username)
+    page.fill("#id_password", "a-good-password")
+    page.click("button[type=submit]")
+
+    page.goto(f"/orders/{order.pk}/")
+
+    # Nothing wider than the screen: the page never scrolls sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=SCREENSHOTS / "order-detail-phone.png", full_page=True)
+    context.close()
