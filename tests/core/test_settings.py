@@ -1,0 +1,73 @@
+"""Settings read from the environment: production passes Django's deploy checks, and unsafe or missing
+values are refused."""
+
+import os
+import subprocess
+import sys
+
+from tests.support.processes import ROOT
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "k3y-" + "Zq9xW7vR2mT5nB8cL1pF4hJ6gD0sA3eY" * 2,
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+    "DJANGO_SECURE_SSL_REDIRECT": "1",
+}
+
+
+def environment_without_django_variables(**env: str) -> dict[str, str]:
+    """The test run's environment minus its own Django/Celery settings, plus the given ones."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CELERY_"))}
+    return environment | env
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment_without_django_variables(**env),
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def setting(name: str, **env: str) -> str:
+    result = run_python(f"from django.conf import settings; print(settings.{name})", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_production_settings_pass_the_deploy_checks():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=environment_without_django_variables(**PRODUCTION), capture_output=True, text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_settings_refuse_to_load_without_a_secret_key_when_debug_is_off():
+    result = run_python("import django; django.setup()", DJANGO_SETTINGS_MODULE="myproject.settings", DJANGO_DEBUG="0")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_broker_defaults_to_redis_url():
+    broker = setting(
+        "CELERY_BROKER_URL", DJANGO_SETTINGS_MODULE="myproject.settings", **PRODUCTION,
+        REDIS_URL="redis://cache.internal:6379/3",
+    )
+
+    assert broker == "redis://cache.internal:6379/3"
+
+
+def test_an_amqp_broker_url_is_accepted():
+    amqp = "amqp://shop:secret@rabbitmq.internal:5672/shop"
+
+    result = run_python(
+        "from myproject.celery import app; print(app.connection_for_write().transport_cls)",
+        DJANGO_SETTINGS_MODULE="myproject.settings", CELERY_BROKER_URL=amqp, **PRODUCTION,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "amqp"
