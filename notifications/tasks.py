@@ -1,1 +1,66 @@
-"""tasks for notifications."""
+"""Celery interfaces for notifications: a fan-out task writes the deliveries, then a group of batch tasks sends them."""
+
+from datetime import date
+
+from celery import group, shared_task
+from django.utils import timezone
+
+from core.tasking import TRANSIENT_ERRORS, ProjectTask
+from notifications import services
+
+# Batches go to the bulk queue so a large newsletter never delays an invoice email on the email queue.
+
+
+@shared_task(
+    base=ProjectTask,
+    name="notifications.send_daily_digest",
+    queue="bulk",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def send_daily_digest(day: str | None = None) -> int:
+    """Beat runs it at 08:00 with no argument: the digest of today in the project's time zone."""
+    digest_day = date.fromisoformat(day) if day else timezone.localdate()
+    batches = services.digest_recipients_queue(day=digest_day)
+    group(send_digest_batch.si(digest_day.isoformat(), ids) for ids in batches).apply_async()
+    return len(batches)
+
+
+@shared_task(
+    base=ProjectTask,
+    name="notifications.send_digest_batch",
+    queue="bulk",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def send_digest_batch(day: str, subscriber_ids: list[int]) -> None:
+    services.digest_batch_send(day=date.fromisoformat(day), subscriber_ids=subscriber_ids)
+
+
+@shared_task(
+    base=ProjectTask,
+    name="notifications.send_newsletter",
+    queue="bulk",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT_ERRORS,
+    ignore_result=False,
+)
+def send_newsletter(newsletter_id: int) -> int:
+    batches = services.newsletter_recipients_queue(newsletter_id=newsletter_id)
+    group(send_newsletter_batch.si(newsletter_id, ids) for ids in batches).apply_async()
+    return len(batches)
+
+
+@shared_task(
+    base=ProjectTask,
+    name="notifications.send_newsletter_batch",
+    queue="bulk",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def send_newsletter_batch(newsletter_id: int, subscriber_ids: list[int]) -> None:
+    services.newsletter_batch_send(newsletter_id=newsletter_id, subscriber_ids=subscriber_ids)
