@@ -1,1 +1,203 @@
-"""services for finance."""
+"""Writes and business rules for finance: charging orders, syncing exchange rates, revenue reports."""
+
+import csv
+import io
+import logging
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ElementTree
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import ProjectError
+from finance.gateways import ChargeDeclined, payment_gateway
+from finance.models import Charge, ExchangeRate, RevenueReport
+from finance.selectors import charge_for_order, revenue_of_paid_orders
+from orders.models import Order
+from orders.pipeline import order_fail, order_mark_paid
+
+logger = logging.getLogger(__name__)
+
+CHARGE_CURRENCY = "EUR"  # the shop's prices are in euro, like the ECB's reference rates
+EXCHANGE_RATES_TIMEOUT_SECONDS = 10
+ECB_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
+
+
+class ExchangeRateFeedUnavailable(ConnectionError):
+    """The feed could not be fetched this time (network, timeout, 5xx): worth a retry."""
+
+
+# --- Charges ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def charge_request(*, order: Order) -> Charge:
+    """Create the order's pending charge (or return the one already pending) for a task to execute."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    charge = Charge.objects.exclude(status=Charge.Status.FAILED).filter(order=order).first()
+    if charge is None:
+        return _charge_create(order)
+    if charge.status == Charge.Status.SUCCEEDED:
+        raise ProjectError(f"Order #{order.pk} is already paid.")
+    if charge.status == Charge.Status.PROCESSING:
+        raise ProjectError(f"A payment for order #{order.pk} is already in progress.")
+    return charge
+
+
+def charge_execute(*, order_id: int) -> Charge:
+    """Charge the order once, whatever the retries, redeliveries and concurrent runs.
+
+    The order row lock serialises runs on our side and the partial unique constraint backs it; the charge's
+    idempotency key, sent with every attempt, makes the gateway debit once even when two runs both call it
+    (a redelivery after a crash mid-call) or a response was lost. Transient gateway errors propagate for the
+    task to retry with the same key; a decline is final and recorded on the charge and the order."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+        charge = Charge.objects.select_for_update().exclude(status=Charge.Status.FAILED).filter(order=order).first()
+        if charge is None:
+            declined = Charge.objects.filter(order=order).first()
+            if declined is not None and order.status == Order.Status.FAILED:
+                raise ProjectError(declined.failure_reason)  # a redelivery of the declined run: do not retry it
+            charge = _charge_create(order)
+        if charge.status == Charge.Status.SUCCEEDED:
+            order_mark_paid(order=order)
+            return charge
+        charge.status = Charge.Status.PROCESSING
+        charge.attempts += 1
+        charge.save(update_fields=["status", "attempts", "updated_at"])
+        customer_reference = f"customer-{order.customer_id}"
+
+    try:
+        result = payment_gateway().charge(
+            amount=charge.amount, currency=charge.currency, customer_reference=customer_reference,
+            idempotency_key=charge.idempotency_key,
+        )
+    except ChargeDeclined as exc:
+        reason = str(exc)
+        Charge.objects.filter(pk=charge.pk).update(
+            status=Charge.Status.FAILED, failure_reason=reason, updated_at=timezone.now()
+        )
+        order_fail(order_id=order_id, reason=reason)
+        raise ProjectError(reason) from exc
+    except ConnectionError as exc:
+        Charge.objects.filter(pk=charge.pk).update(failure_reason=f"Gateway unavailable: {exc}")
+        raise
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        charge = Charge.objects.select_for_update().get(pk=charge.pk)
+        if charge.status != Charge.Status.SUCCEEDED:
+            charge.status = Charge.Status.SUCCEEDED
+            charge.gateway_reference = result.reference
+            charge.failure_reason = ""
+            charge.succeeded_at = timezone.now()
+            charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
+            logger.info("order #%s charged %s %s (%s)", order_id, charge.amount, charge.currency, result.reference)
+        order_mark_paid(order=order)
+    return charge
+
+
+def _charge_create(order: Order) -> Charge:
+    amount = order.total
+    if amount <= 0:
+        raise ProjectError(f"Order #{order.pk} has nothing to charge.")
+    return Charge.objects.create(order=order, amount=amount, currency=CHARGE_CURRENCY)
+
+
+# --- Exchange rates ---------------------------------------------------------------------------------
+
+
+def exchange_rates_sync(*, url: str | None = None) -> list[ExchangeRate]:
+    """Fetch the ECB-format feed and store its rates under the feed's date; a malformed feed stores nothing."""
+    url = url or settings.EXCHANGE_RATES_URL
+    feed_date, rates = exchange_rates_parse(_fetch(url))
+    ExchangeRate.objects.bulk_create(
+        [ExchangeRate(currency=currency, rate=rate, date=feed_date) for currency, rate in rates.items()],
+        update_conflicts=True,
+        unique_fields=["currency", "date"],
+        update_fields=["rate"],
+    )
+    logger.info("stored %d exchange rates for %s from %s", len(rates), feed_date, url)
+    return list(ExchangeRate.objects.filter(date=feed_date))
+
+
+def exchange_rates_parse(content: bytes) -> tuple[date, dict[str, Decimal]]:
+    """The feed's date and its rates per currency; ProjectError naming the problem when it is malformed."""
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError as exc:
+        raise ProjectError(f"Exchange-rate feed rejected: not XML ({exc}).") from exc
+    days = root.findall(f"{ECB_NAMESPACE}Cube/{ECB_NAMESPACE}Cube[@time]")
+    if len(days) != 1:
+        raise ProjectError(f"Exchange-rate feed rejected: expected one dated Cube, found {len(days)}.")
+    try:
+        feed_date = date.fromisoformat(days[0].get("time"))
+    except ValueError as exc:
+        raise ProjectError(f"Exchange-rate feed rejected: bad date {days[0].get('time')!r}.") from exc
+    rates = {}
+    for cube in days[0].findall(f"{ECB_NAMESPACE}Cube"):
+        currency, raw_rate = cube.get("currency", ""), cube.get("rate", "")
+        try:
+            rate = Decimal(raw_rate)
+        except InvalidOperation:
+            rate = Decimal(0)
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper() or not rate.is_finite() or rate <= 0:
+            raise ProjectError(f"Exchange-rate feed rejected: bad rate {currency!r}={raw_rate!r}.")
+        rates[currency] = rate
+    if not rates:
+        raise ProjectError("Exchange-rate feed rejected: it lists no rates.")
+    return feed_date, rates
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=EXCHANGE_RATES_TIMEOUT_SECONDS) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code == 429:
+            raise ExchangeRateFeedUnavailable(f"{url} answered {exc.code}") from exc
+        raise ProjectError(f"Exchange-rate feed rejected: {url} answered {exc.code}.") from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise ExchangeRateFeedUnavailable(f"{url} unreachable: {exc}") from exc
+
+
+# --- Revenue report ---------------------------------------------------------------------------------
+
+
+def revenue_chunk_sum(*, day: date, first_order_id: int, last_order_id: int) -> dict:
+    """The chord header's part: paid orders and revenue in one id range, as JSON for the result backend."""
+    paid_orders, revenue = revenue_of_paid_orders(day=day, first_order_id=first_order_id, last_order_id=last_order_id)
+    return {"paid_orders": paid_orders, "revenue": str(revenue)}
+
+
+def revenue_report_send(*, day: date, chunk_totals: list[dict]) -> RevenueReport:
+    """Combine the chunk sums and email the CSV to STAFF_REPORT_EMAILS, once per day."""
+    paid_orders = sum(chunk["paid_orders"] for chunk in chunk_totals)
+    revenue = sum((Decimal(chunk["revenue"]) for chunk in chunk_totals), Decimal("0.00"))
+    with transaction.atomic():
+        report, _ = RevenueReport.objects.select_for_update().get_or_create(
+            date=day, defaults={"paid_orders": paid_orders, "revenue": revenue}
+        )
+        if report.sent_at is not None:
+            logger.info("revenue report for %s already sent", day)
+            return report
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["date", "paid_orders", "revenue", "currency"])
+        writer.writerow([day.isoformat(), paid_orders, f"{revenue:.2f}", CHARGE_CURRENCY])
+        message = EmailMessage(
+            subject=f"Revenue report {day:%Y-%m-%d}",
+            body=f"{paid_orders} paid orders, {revenue:.2f} {CHARGE_CURRENCY} revenue. The CSV is attached.\n",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=settings.STAFF_REPORT_EMAILS,
+        )
+        message.attach(f"revenue-{day:%Y-%m-%d}.csv", buffer.getvalue(), "text/csv")
+        message.send()
+        report.paid_orders, report.revenue, report.sent_at = paid_orders, revenue, timezone.now()
+        report.save(update_fields=["paid_orders", "revenue", "sent_at"])
+    return report

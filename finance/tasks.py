@@ -1,1 +1,93 @@
-"""tasks for finance."""
+"""Celery interfaces for finance: take IDs, call one service; retries, locks and the report chord live here."""
+
+import logging
+from datetime import date, timedelta
+
+from celery import chord, shared_task
+from django.utils import timezone
+
+from core.locks import nonoverlapping
+from core.tasking import TRANSIENT_ERRORS, ProjectTask
+from finance import selectors, services
+
+logger = logging.getLogger(__name__)
+
+# Paid orders summed per header task; one chunk of 1,000 orders sums in about 15 ms on PostgreSQL
+# (tests/finance/test_services.py builds such a day), so the fan-out only matters on big days.
+REVENUE_REPORT_CHUNK_SIZE = 1_000
+EXCHANGE_RATES_LOCK_SECONDS = 120  # above the task's hard limit, so a lock outlives only a dead holder
+
+
+@shared_task(
+    base=ProjectTask,
+    name="finance.charge_customer",
+    queue="default",
+    soft_time_limit=50,
+    time_limit=60,
+    autoretry_for=TRANSIENT_ERRORS,
+    ignore_result=False,
+)
+def charge_customer(order_id: int) -> None:
+    services.charge_execute(order_id=order_id)
+
+
+@shared_task(
+    base=ProjectTask,
+    name="finance.sync_exchange_rates",
+    queue="default",
+    soft_time_limit=50,
+    time_limit=60,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def sync_exchange_rates() -> None:
+    with nonoverlapping("finance.sync_exchange_rates", timeout=EXCHANGE_RATES_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("exchange-rate sync already running, this run skipped")
+            return
+        services.exchange_rates_sync()
+
+
+@shared_task(
+    base=ProjectTask,
+    name="finance.daily_revenue_report",
+    queue="bulk",
+    soft_time_limit=50,
+    time_limit=60,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def daily_revenue_report(day: str | None = None) -> None:
+    """Fan out one sum per chunk of the day's paid orders (yesterday by default); the callback emails the CSV."""
+    report_day = date.fromisoformat(day) if day else timezone.localdate() - timedelta(days=1)
+    order_ids = selectors.paid_order_ids_on(day=report_day)
+    chunks = [order_ids[start:start + REVENUE_REPORT_CHUNK_SIZE] for start in range(0, len(order_ids), REVENUE_REPORT_CHUNK_SIZE)]
+    # A day without sales still gets its report: one chunk that matches nothing.
+    ranges = [(chunk[0], chunk[-1]) for chunk in chunks] or [(0, 0)]
+    header = [sum_revenue_chunk.s(report_day.isoformat(), first, last) for first, last in ranges]
+    chord(header)(email_revenue_report.s(report_day.isoformat()))
+
+
+@shared_task(
+    base=ProjectTask,
+    name="finance.sum_revenue_chunk",
+    queue="bulk",
+    soft_time_limit=100,
+    time_limit=120,
+    autoretry_for=TRANSIENT_ERRORS,
+    ignore_result=False,  # the chord callback reads these results from the result backend
+)
+def sum_revenue_chunk(day: str, first_order_id: int, last_order_id: int) -> dict:
+    return services.revenue_chunk_sum(
+        day=date.fromisoformat(day), first_order_id=first_order_id, last_order_id=last_order_id
+    )
+
+
+@shared_task(
+    base=ProjectTask,
+    name="finance.email_revenue_report",
+    queue="email",
+    soft_time_limit=50,
+    time_limit=60,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def email_revenue_report(chunk_totals: list[dict], day: str) -> None:
+    services.revenue_report_send(day=date.fromisoformat(day), chunk_totals=chunk_totals)

@@ -52,6 +52,8 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     failure_reason = models.TextField(blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the order was last queued for the pipeline; a second run is refused while one is under way.
+    pipeline_queued_at = models.DateTimeField(null=True, blank=True)
     # Set in the same transaction as the stock decrement, so a retried step decrements nothing.
     inventory_updated_at = models.DateTimeField(null=True, blank=True)
 
