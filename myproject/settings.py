@@ -221,6 +221,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
+# Where the site is reached from outside, for absolute links in emails (unsubscribe).
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
 STAFF_REPORT_EMAILS = env_list("STAFF_REPORT_EMAILS", "staff@example.com")
 
 # --- Payments and exchange rates ------------------------------------------------------------------

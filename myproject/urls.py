@@ -12,6 +12,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("orders/", include("orders.urls")),
+    path("notifications/", include("notifications.urls")),
     path("operations/", include("core.urls")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
