@@ -1,1 +1,70 @@
-"""selectors for accounts."""
+"""Reads for contacts and their imports: progress and the per-row error report."""
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from accounts.models import ContactImport
+
+# Error rows fetched per round trip while streaming the report.
+ERROR_REPORT_CHUNK_SIZE = 2_000
+# A cell starting with one of these is a formula to a spreadsheet; uploaded text must never run as one.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    status: str
+    processed: int
+    total: int
+    created: int
+    updated: int
+    failed: int
+    percent: int
+    error: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {ContactImport.Status.DONE, ContactImport.Status.FAILED}
+
+
+def contact_import_progress(*, contact_import: ContactImport) -> ImportProgress:
+    """The import's progress as last saved by its task (read fresh, so polling sees each batch)."""
+    current = ContactImport.objects.get(pk=contact_import.pk)
+    if current.status == ContactImport.Status.DONE:
+        percent = 100
+    else:
+        percent = current.processed * 100 // current.total_rows if current.total_rows else 0
+    return ImportProgress(
+        status=current.status,
+        processed=current.processed,
+        total=current.total_rows,
+        created=current.created,
+        updated=current.updated,
+        failed=current.failed_rows,
+        percent=percent,
+        error=current.error,
+    )
+
+
+def contact_import_errors_csv(*, contact_import: ContactImport) -> Iterator[str]:
+    """Lines of the error report (row, email, message), streamed for a StreamingHttpResponse."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(["row", "email", "message"])
+    errors = contact_import.errors.order_by("row_number").values_list("row_number", "email", "message")
+    for row_number, email, message in errors.iterator(chunk_size=ERROR_REPORT_CHUNK_SIZE):
+        yield line([row_number, _spreadsheet_safe(email), message])
+
+
+def _spreadsheet_safe(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value

@@ -1,1 +1,58 @@
-"""tasks for accounts."""
+"""Celery interfaces for accounts: take IDs, call one service."""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from accounts import services
+from core.locks import nonoverlapping
+from core.tasking import TRANSIENT_ERRORS, ProjectTask
+
+logger = logging.getLogger(__name__)
+
+# 50,000 rows take well under a minute (docs/tasks-accounts.md); ten minutes leaves room for a slow disk
+# and stays far below the broker's visibility timeout.
+IMPORT_SOFT_TIME_LIMIT = 600
+IMPORT_TIME_LIMIT = 660
+CLEANUP_SOFT_TIME_LIMIT = 600
+CLEANUP_TIME_LIMIT = 660
+
+
+@shared_task(
+    base=ProjectTask,
+    name="accounts.import_contacts",
+    queue="bulk",
+    soft_time_limit=IMPORT_SOFT_TIME_LIMIT,
+    time_limit=IMPORT_TIME_LIMIT,
+    autoretry_for=TRANSIENT_ERRORS,
+    ignore_result=False,
+)
+def import_contacts(upload_id: int) -> None:
+    # One run per import at a time: a duplicate delivery would otherwise count the same batch twice.
+    with nonoverlapping(f"accounts.import_contacts:{upload_id}", timeout=IMPORT_TIME_LIMIT) as acquired:
+        if not acquired:
+            logger.info("import %s is already running elsewhere, skipped", upload_id)
+            return
+        try:
+            services.contact_import_run(contact_import_id=upload_id)
+        except SoftTimeLimitExceeded:
+            services.contact_import_fail(
+                contact_import_id=upload_id,
+                message="The import took too long and was stopped; rows saved so far stay imported.",
+            )
+            raise
+
+
+@shared_task(
+    base=ProjectTask,
+    name="accounts.cleanup_expired_sessions",
+    queue="bulk",
+    soft_time_limit=CLEANUP_SOFT_TIME_LIMIT,
+    time_limit=CLEANUP_TIME_LIMIT,
+    autoretry_for=TRANSIENT_ERRORS,
+)
+def cleanup_expired_sessions() -> None:
+    with nonoverlapping("accounts.cleanup_expired_sessions", timeout=CLEANUP_TIME_LIMIT) as acquired:
+        if acquired:
+            services.expired_sessions_delete()
