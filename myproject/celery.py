@@ -21,3 +21,10 @@ def add_worker_heartbeat(**_kwargs):
     from core.health import WorkerHeartbeat
 
     app.steps["worker"].add(WorkerHeartbeat)
+
+
+@signals.celeryd_init.connect
+def count_task_events(**_kwargs):
+    from core.metrics import task_signals_connect
+
+    task_signals_connect()

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -238,6 +239,15 @@ EXCHANGE_RATES_URL = os.environ.get(
 
 # --- Sentry ---------------------------------------------------------------------------------------
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:  # here, not in wsgi.py or a Celery signal, because web, workers and beat all load settings
+    from core.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=os.environ.get("SENTRY_RELEASE", ""),
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )
 
 # --- Flower ---------------------------------------------------------------------------------------
 FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
@@ -245,6 +255,14 @@ FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
 # --- Health ---------------------------------------------------------------------------------------
 HEARTBEAT_INTERVAL_SECONDS = 10
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("BEAT_HEARTBEAT_MAX_AGE_SECONDS", "60"))
+# /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`, and is a 404 while it is unset.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Waiting messages above which `manage.py check_queues` fails and QueueBacklog alerts (docs/operating.md):
+# default holds quick user-facing work, email bursts with digests, bulk takes whole imports at once.
+QUEUE_DEPTH_THRESHOLDS = {
+    queue: int(os.environ.get(f"QUEUE_DEPTH_THRESHOLD_{queue.upper()}", default))
+    for queue, default in (("default", 100), ("email", 500), ("bulk", 5000))
+}
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")

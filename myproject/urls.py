@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from core.metrics import metrics_view
 from core.views import healthz
 
 urlpatterns = [
@@ -15,5 +16,6 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("operations/", include("core.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,218 @@
+"""Prometheus metrics: request and task counts kept in Redis hashes (shared by every web and worker process),
+read together with queue depths, heartbeats and dead letters when Prometheus scrapes /metrics."""
+
+import hmac
+import logging
+import time
+from collections.abc import Iterable, Iterator
+
+from celery import signals
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from core.redis import redis_client
+
+logger = logging.getLogger(__name__)
+
+TASK_COUNTS_KEY = "metrics:celery:tasks"
+TASK_RUNTIME_KEY = "metrics:celery:runtime"
+REQUEST_COUNTS_KEY = "metrics:http:requests"
+REQUEST_LATENCY_KEY = "metrics:http:latency"
+SEPARATOR = "|"  # joins label values into one hash field; no task, view or method name contains it
+
+TASK_RUNTIME_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+REQUEST_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+# --- Writing: one Redis round trip per event ------------------------------------------------------------
+def _bucket_for(seconds: float, buckets: tuple[float, ...]) -> str:
+    return next((str(bound) for bound in buckets if seconds <= bound), "+Inf")
+
+
+def _record(counter: tuple | None = None, histogram: tuple | None = None) -> None:
+    """Increment a counter and/or observe a histogram; a Redis blip costs a sample, never the work."""
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        if counter is not None:
+            key, labels = counter
+            pipe.hincrby(key, SEPARATOR.join(labels), 1)
+        if histogram is not None:
+            key, labels, seconds, buckets = histogram
+            prefix = SEPARATOR.join(labels)
+            pipe.hincrby(key, f"{prefix}{SEPARATOR}{_bucket_for(seconds, buckets)}", 1)
+            pipe.hincrbyfloat(key, f"{prefix}{SEPARATOR}sum", seconds)
+        pipe.execute()
+    except Exception as exc:
+        logger.debug("metric not recorded: %r", exc)
+
+
+def request_observe(*, method: str, view: str, status: int, seconds: float) -> None:
+    _record(
+        (REQUEST_COUNTS_KEY, (method, view, str(status))),
+        (REQUEST_LATENCY_KEY, (method, view), seconds, REQUEST_LATENCY_BUCKETS),
+    )
+
+
+def task_count(*, task_name: str, state: str) -> None:
+    _record(counter=(TASK_COUNTS_KEY, (task_name, state)))
+
+
+_task_started_at: dict[str, float] = {}  # per pool process: prerun and postrun run in the same one
+
+
+def _on_received(request=None, **_kwargs):
+    task_count(task_name=request.name, state="received")
+
+
+def _on_prerun(task_id=None, task=None, **_kwargs):
+    _task_started_at[task_id] = time.monotonic()
+    task_count(task_name=task.name, state="started")
+
+
+def _on_postrun(task_id=None, task=None, **_kwargs):
+    started = _task_started_at.pop(task_id, None)
+    if started is not None:
+        _record(histogram=(TASK_RUNTIME_KEY, (task.name,), time.monotonic() - started, TASK_RUNTIME_BUCKETS))
+
+
+def _on_success(sender=None, **_kwargs):
+    task_count(task_name=sender.name, state="succeeded")
+
+
+def _on_failure(sender=None, **_kwargs):
+    task_count(task_name=sender.name, state="failed")
+
+
+def _on_retry(request=None, **_kwargs):
+    task_count(task_name=request.task, state="retried")
+
+
+def _on_revoked(request=None, **_kwargs):
+    task_count(task_name=request.name, state="revoked")
+
+
+def task_signals_connect() -> None:
+    """Count task events in this worker; called once at worker start, before the pool forks."""
+    signals.task_received.connect(_on_received, weak=False)
+    signals.task_prerun.connect(_on_prerun, weak=False)
+    signals.task_postrun.connect(_on_postrun, weak=False)
+    signals.task_success.connect(_on_success, weak=False)
+    signals.task_failure.connect(_on_failure, weak=False)
+    signals.task_retry.connect(_on_retry, weak=False)
+    signals.task_revoked.connect(_on_revoked, weak=False)
+
+
+# --- Reading: everything is computed at scrape time ------------------------------------------------------
+def _split(fields: dict[bytes, bytes]) -> Iterator[tuple[list[str], str]]:
+    for field, value in fields.items():
+        yield field.decode().split(SEPARATOR), value.decode()
+
+
+def _histogram(name: str, documentation: str, labels: list[str], fields: dict, buckets: Iterable[float]) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    series: dict[tuple[str, ...], dict[str, float]] = {}
+    for parts, value in _split(fields):
+        series.setdefault(tuple(parts[:-1]), {})[parts[-1]] = float(value)
+    for label_values, observed in sorted(series.items()):
+        running, cumulative = 0.0, []
+        for bound in [str(b) for b in buckets] + ["+Inf"]:
+            running += observed.get(bound, 0.0)
+            cumulative.append((bound, running))
+        family.add_metric(list(label_values), cumulative, observed.get("sum", 0.0))
+    return family
+
+
+FAILED = object()
+
+
+class ProjectCollector:
+    def collect(self) -> Iterator[Metric]:
+        from core.health import beat_heartbeat_age, queue_depths, workers_seen
+        from core.models import DeadLetter, OutboxMessage
+
+        probe_up = GaugeMetricFamily("app_probe_up", "1 when this part of the stack answered the scrape.", labels=["probe"])
+        redis = redis_client()
+
+        def probe(name, read):
+            try:
+                value = read()
+            except Exception as exc:
+                logger.warning("metrics probe %s failed: %r", name, exc)
+                probe_up.add_metric([name], 0)
+                return FAILED
+            probe_up.add_metric([name], 1)
+            return value
+
+        counts = probe("redis", lambda: {key: redis.hgetall(key) for key in (
+            TASK_COUNTS_KEY, TASK_RUNTIME_KEY, REQUEST_COUNTS_KEY, REQUEST_LATENCY_KEY)})
+        if counts is not FAILED:
+            tasks = CounterMetricFamily(
+                "celery_tasks", "Task events by task name and state, counted by every worker.", labels=["task", "state"]
+            )
+            for (task_name, state), value in sorted(_split(counts[TASK_COUNTS_KEY])):
+                tasks.add_metric([task_name, state], float(value))
+            yield tasks
+            yield _histogram("celery_task_runtime_seconds", "Time a task spent running in a worker.",
+                             ["task"], counts[TASK_RUNTIME_KEY], TASK_RUNTIME_BUCKETS)
+            requests = CounterMetricFamily(
+                "http_requests", "HTTP responses by method, view and status.", labels=["method", "view", "status"]
+            )
+            for (method, view, status), value in sorted(_split(counts[REQUEST_COUNTS_KEY])):
+                requests.add_metric([method, view, status], float(value))
+            yield requests
+            yield _histogram("http_request_duration_seconds", "Time from request to response in Django.",
+                             ["method", "view"], counts[REQUEST_LATENCY_KEY], REQUEST_LATENCY_BUCKETS)
+
+        depths = probe("broker", queue_depths)
+        if depths is not FAILED:
+            length = GaugeMetricFamily("celery_queue_length", "Messages waiting in each queue.", labels=["queue"])
+            for queue, depth in sorted(depths.items()):
+                length.add_metric([queue], depth)
+            yield length
+        threshold = GaugeMetricFamily(
+            "celery_queue_length_threshold", "Queue depth above which check_queues reports (settings).", labels=["queue"]
+        )
+        for queue, limit in sorted(settings.QUEUE_DEPTH_THRESHOLDS.items()):
+            threshold.add_metric([queue], limit)
+        yield threshold
+
+        workers = probe("workers", workers_seen)
+        if workers is not FAILED:
+            yield GaugeMetricFamily("celery_workers_up", "Workers whose heartbeat is fresh.", value=len(workers))
+        age = probe("beat", beat_heartbeat_age)
+        if age is not FAILED:  # +Inf when beat wrote no heartbeat lately (the key expires), so alerts fire
+            yield GaugeMetricFamily("celery_beat_heartbeat_age_seconds", "Seconds since beat's last heartbeat.",
+                                    value=float("inf") if age is None else age)
+
+        rows = probe("database", lambda: (
+            DeadLetter.objects.filter(resolved_at__isnull=True).count(),
+            OutboxMessage.objects.filter(published_at__isnull=True).count(),
+        ))
+        if rows is not FAILED:
+            yield GaugeMetricFamily("celery_dead_letters_open", "Tasks that gave up and nobody resolved.", value=rows[0])
+            yield GaugeMetricFamily("outbox_unpublished_messages", "Task messages not yet on the broker.", value=rows[1])
+        yield probe_up
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(ProjectCollector())
+
+
+@never_cache
+@require_GET
+def metrics_view(request):
+    """Prometheus' scrape target; only for whoever holds METRICS_TOKEN, and absent when it is unset."""
+    if not settings.METRICS_TOKEN:
+        raise Http404
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        response = HttpResponse("Bearer token required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not hmac.compare_digest(token.encode(), settings.METRICS_TOKEN.encode()):
+        return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
