@@ -3,7 +3,7 @@ from datetime import date
 from urllib.parse import urlparse
 
 import pytest
-from django.core import mail
+from django.core.mail.backends.smtp import EmailBackend
 
 from core.exceptions import ProjectError
 from notifications import selectors, services
@@ -130,14 +130,14 @@ def test_subscriber_who_unsubscribed_after_fan_out_is_skipped(mailsink):
 
 def test_refused_recipient_is_recorded_as_failed_and_the_rest_still_sent(mailsink, monkeypatch):
     refused, accepted = SubscriberFactory(), SubscriberFactory()
-    real_send = mail.backends.smtp.EmailBackend.send_messages
+    real_send = EmailBackend.send_messages
 
     def refuse_one(backend, messages):
         if refused.email in messages[0].to:
             raise smtplib.SMTPRecipientsRefused({refused.email: (550, b"mailbox unavailable")})
         return real_send(backend, messages)
 
-    monkeypatch.setattr(mail.backends.smtp.EmailBackend, "send_messages", refuse_one)
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse_one)
     newsletter = services.newsletter_start(newsletter=NewsletterFactory())
     [batch] = services.newsletter_recipients_queue(newsletter_id=newsletter.pk)
 
