@@ -10,7 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-RUN_DIR = BASE_DIR / ".run"  # local state of `make run` and the tests: embedded Redis, mail, SQLite
+# Local state of `make run` and the tests: embedded Redis, mail, SQLite; RUN_DIR lets two runs stay apart.
+RUN_DIR = Path(os.environ.get("RUN_DIR", BASE_DIR / ".run"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
