@@ -1,0 +1,115 @@
+"""Fixtures for the reliability suite: an SMTP server that holds each mail so a test can kill a worker
+mid-task, a private Redis a test may kill, and the broker this pass runs against."""
+
+import asyncio
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings
+
+from core.mailsink import MailSink
+from myproject.celery import app
+from tests.support import embedded
+
+
+def broker_is_redis() -> bool:
+    return settings.CELERY_BROKER_URL.startswith("redis")
+
+
+redis_broker_only = pytest.mark.skipif(
+    not broker_is_redis(), reason="Redis-specific: the amqp pass proves the same property in its own test"
+)
+
+
+class HoldingMailSink(MailSink):
+    """Keeps each delivery waiting at MAIL FROM, before the mail is accepted: a worker killed while a mail
+    is held has not sent it, so a redelivered task must send it exactly once."""
+
+    def __init__(self, hold_seconds: float):
+        super().__init__()
+        self.hold_seconds = hold_seconds
+        self.held = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            self.held += 1
+        try:
+            await asyncio.sleep(self.hold_seconds)
+        finally:
+            with self.lock:
+                self.held -= 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    def holding(self) -> bool:
+        with self.lock:
+            return self.held > 0
+
+    def count_by_message_id(self) -> dict[str, int]:
+        with self.lock:
+            counts: dict[str, int] = {}
+            for message in self.messages:
+                counts[message["Message-ID"]] = counts.get(message["Message-ID"], 0) + 1
+            return counts
+
+
+@pytest.fixture
+def holding_mailsink():
+    """An SMTP server on its own port; pass `EMAIL_PORT=str(sink.port)` to the workers that should use it."""
+    sink = HoldingMailSink(hold_seconds=1.0)
+    controller = Controller(sink, hostname="127.0.0.1", port=embedded.free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test alone, with the compose file's persistence, that the test may kill."""
+    server = PrivateRedis(port=embedded.free_port())
+    yield server
+    server.kill()
+
+
+class PrivateRedis:
+    PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "everysec")
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+        self.folder = None
+        self.start()
+
+    def start(self) -> None:
+        extra = self.PERSISTENCE + (("--dir", self.folder) if self.folder else ())
+        self.process = embedded.start_redis_server(port=self.port, extra=extra)
+        # start_redis_server picks a fresh folder; a restart must reopen the same one to find the AOF
+        self.folder = self.folder or _working_dir(self.port)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def _working_dir(port: int) -> str:
+    import redis
+
+    return redis.Redis(port=port).config_get("dir")["dir"]
+
+
+@pytest.fixture
+def app_broker():
+    """Points this process's Celery app (the web side, which publishes) at another broker for one test."""
+    original = app.conf.broker_url
+
+    def use(url: str) -> None:
+        app.conf.broker_url = url
+        app.close()  # drop pooled connections to the old broker
+
+    yield use
+    use(original)
