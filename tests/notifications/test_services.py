@@ -202,3 +202,12 @@ def test_subscribers_demo_create_tops_up_only_what_is_missing():
     assert services.subscribers_demo_create(count=5) == 5
     assert services.subscribers_demo_create(count=7) == 2
     assert Subscriber.objects.filter(opted_in_at__isnull=False).count() == 7
+
+
+def test_newsletter_without_subscribers_is_sent_at_once():
+    newsletter = services.newsletter_start(newsletter=NewsletterFactory())
+
+    batches = services.newsletter_recipients_queue(newsletter_id=newsletter.pk)
+
+    assert batches == []
+    assert selectors.newsletter_progress(newsletter=newsletter).status == "sent"

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
+from notifications.services import subscribers_demo_create
 from orders.services import demo_orders_create
 
 
@@ -12,9 +13,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=3)
         parser.add_argument("--orders-per-customer", type=int, default=4)
+        parser.add_argument("--subscribers", type=int, default=200, help="opted-in newsletter subscribers")
         parser.add_argument("--password", required=True, help="password of the admin and the demo customers")
 
-    def handle(self, *args, customers: int, orders_per_customer: int, password: str, **options):
+    def handle(self, *args, customers: int, orders_per_customer: int, subscribers: int, password: str, **options):
         admin, created = User.objects.get_or_create(
             username="admin", defaults={"email": "admin@example.com", "is_staff": True, "is_superuser": True}
         )
@@ -22,4 +24,7 @@ class Command(BaseCommand):
             admin.set_password(password)
             admin.save(update_fields=["password"])
         demo_orders_create(customers=customers, orders_per_customer=orders_per_customer, password=password)
-        self.stdout.write(f"demo data ready: {customers} customers, {orders_per_customer} orders each")
+        subscribers_demo_create(count=subscribers)
+        self.stdout.write(
+            f"demo data ready: {customers} customers, {orders_per_customer} orders each, {subscribers} subscribers"
+        )
