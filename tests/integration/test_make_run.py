@@ -1,0 +1,98 @@
+"""`make run` (manage.py runstack) starts the whole stack without Docker, prints a working login, and
+Ctrl-C stops every process it started."""
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tests.support.embedded import free_port
+from tests.support.processes import ManagedProcess, wait_until
+
+# Installing nothing, but migrating a fresh SQLite database and starting eight processes on a busy machine.
+READY_TIMEOUT_SECONDS = 240
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below pid, found through /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def log_in(base: str, username: str, password: str) -> str:
+    """Posts the login form as a browser would; returns the path it lands on."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(base + "login/", timeout=10).read().decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf})
+    with opener.open(base + "login/", data=data.encode(), timeout=10) as response:
+        return urllib.parse.urlsplit(response.url).path
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
+    redis_port, web_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(
+        DJANGO_DEBUG="1",  # as the Makefile's run target
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        RUN_DIR=str(tmp_path / "run"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        EMBEDDED_REDIS_PORT=str(redis_port),
+        WEB_PORT=str(web_port),
+        FLOWER_PORT=str(free_port()),
+        EMAIL_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("FLOWER_BASIC_AUTH", None)
+    stack = ManagedProcess("runstack", [sys.executable, "manage.py", "runstack"], env, tmp_path)
+    base = f"http://127.0.0.1:{web_port}/"
+    try:
+        stack.wait_for_output("Ready in", timeout=READY_TIMEOUT_SECONDS)
+        password = re.search(r"staff: admin / (\S+)\)", stack.output()).group(1)
+
+        with urllib.request.urlopen(base + "healthz", timeout=10) as health:
+            assert health.status == 200
+        assert log_in(base, "admin", password) == "/orders/"
+        started = descendants(stack.pid)
+        assert len(started) >= 10  # honcho, web, three workers and their pools, beat, Flower, relay, mail, Redis
+        assert port_open(redis_port)
+
+        os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        wait_until(lambda: not stack.alive(), 60, "runstack did not exit after Ctrl-C", None)
+        wait_until(lambda: not any(running(pid) for pid in started), 30, "processes outlived runstack")
+    finally:
+        stack.stop()
+
+    assert not port_open(redis_port)
+    assert not port_open(web_port)
