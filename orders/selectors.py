@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from core.models import DeadLetter, OutboxMessage
@@ -62,7 +63,7 @@ def invoice_job(*, order: Order) -> JobState:
         return JobState("invoice", "Invoice", "idle", "not requested")
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
-        return JobState("invoice", label, "done", f"emailed {invoice.sent_at:%Y-%m-%d %H:%M}")
+        return JobState("invoice", label, "done", f"emailed {timezone.localtime(invoice.sent_at):%Y-%m-%d %H:%M}")
     state, detail = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
     return JobState("invoice", label, state, detail)
 

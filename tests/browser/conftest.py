@@ -73,8 +73,9 @@ def sign_in(page):
         page.goto("/login/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_selector("text=Sign out")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        assert page.locator("text=Sign out").count(), f"sign-in failed:\n{page.content()[:3000]}"
         return page
 
     return sign_in_as

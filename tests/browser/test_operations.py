@@ -1,0 +1,45 @@
+"""What an operator does in the browser: read the operations page, and reschedule a periodic task in admin
+while beat keeps running."""
+
+from pathlib import Path
+
+import pytest
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from tests.factories import StaffFactory
+from tests.support.processes import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def test_staff_see_workers_queues_and_beat_on_the_operations_page(page, sign_in, live_worker, live_beat):
+    sign_in(StaffFactory(is_superuser=True))
+
+    page.click("text=Operations")
+
+    page.wait_for_selector("#queue-email")
+    page.wait_for_selector("#beat .state.done")  # polled: turns green once beat's first heartbeat lands
+    assert page.locator("#workers li").count() >= 1
+    assert page.locator("a", has_text="Flower").count() >= 1
+    page.screenshot(path=SCREENSHOTS / "operations.png", full_page=True)
+
+
+def test_a_schedule_changed_in_admin_is_fired_by_the_running_beat(page, sign_in, live_worker, live_beat):
+    every_five_seconds = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.SECONDS)
+    nightly = CrontabSchedule.objects.create(minute="0", hour="4")
+    task = PeriodicTask.objects.create(name="Expire stored task results", task="celery.backend_cleanup",
+                                       crontab=nightly)
+    sign_in(StaffFactory(is_superuser=True))
+
+    page.goto(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    page.select_option("#id_crontab", "")
+    page.select_option("#id_interval", str(every_five_seconds.pk))
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    page.screenshot(path=SCREENSHOTS / "admin-periodic-tasks.png", full_page=True)
+
+    wait_until(lambda: PeriodicTask.objects.get(pk=task.pk).total_run_count >= 2, 60,
+               "beat never fired the rescheduled task", live_beat)
+    assert "Sending due task Expire stored task results (celery.backend_cleanup)" in live_beat.output()
