@@ -39,12 +39,13 @@ def charge_customer(order_id: int) -> None:
     time_limit=60,
     autoretry_for=TRANSIENT_ERRORS,
 )
-def sync_exchange_rates() -> None:
+def sync_exchange_rates(url: str | None = None) -> None:
+    """`url` overrides EXCHANGE_RATES_URL, e.g. a mirror set in the periodic task's kwargs in admin."""
     with nonoverlapping("finance.sync_exchange_rates", timeout=EXCHANGE_RATES_LOCK_SECONDS) as acquired:
         if not acquired:
             logger.info("exchange-rate sync already running, this run skipped")
             return
-        services.exchange_rates_sync()
+        services.exchange_rates_sync(url=url)
 
 
 @shared_task(
