@@ -1,0 +1,56 @@
+"""The order pipeline on a real worker process: queued through the outbox, run as a chain of tasks."""
+
+import pytest
+from django.db import transaction
+
+from core.outbox import enqueue
+from finance.gateways import SimulatedGateway
+from finance.models import Charge
+from orders import tasks
+from orders.models import Order, Product
+from orders.pipeline import pipeline_request
+from tests.factories import OrderFactory, ProductFactory
+from tests.support.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def queue_pipeline(order: Order) -> None:
+    with transaction.atomic():
+        pipeline_request(order=order)
+        enqueue(tasks.start_pipeline, order.pk)
+
+
+def test_an_order_goes_all_the_way_to_fulfilled(live_worker, mailsink):
+    product = ProductFactory(stock=10)
+    order = OrderFactory(items=[(product, 3)])
+
+    queue_pipeline(order)
+
+    wait_until(
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED, 60, "order never fulfilled",
+        live_worker,
+    )
+    [confirmation] = wait_until(lambda: mailsink.to(order.customer.email), 30, "no confirmation", live_worker)
+    assert confirmation["Subject"] == f"Order #{order.pk} confirmed"
+    assert Product.objects.get(pk=product.pk).stock == 7
+    charge = Charge.objects.get(order=order)
+    assert charge.status == Charge.Status.SUCCEEDED
+    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+
+
+def test_a_shortage_fails_the_order_and_runs_no_later_step(live_worker, mailsink):
+    product = ProductFactory(name="Pour-over kettle", stock=1)
+    order = OrderFactory(items=[(product, 2)])
+
+    queue_pipeline(order)
+
+    failed = wait_until(
+        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(), 60, "order never failed",
+        live_worker,
+    )
+    assert failed.failure_reason == "Not enough stock for Pour-over kettle: 2 ordered, 1 in stock."
+    wait_until(lambda: "orders.validate_order[" in live_worker.output(), 30, "validation never logged", live_worker)
+    assert not Charge.objects.filter(order=order).exists()
+    assert Product.objects.get(pk=product.pk).stock == 1
+    assert mailsink.to(order.customer.email) == []
