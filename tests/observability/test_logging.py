@@ -1,0 +1,47 @@
+"""Logs: every line logged inside a task names the task, in JSON in production, and the id a click logs
+when it enqueues is the id on the worker's lines."""
+
+import json
+import logging
+import re
+
+import pytest
+
+from tests.factories import OrderFactory
+from tests.support.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_worker_logs_are_json_carrying_task_id_and_name(observed_worker, send_to_observed, mailsink):
+    order = OrderFactory()
+
+    task_id = send_to_observed("orders.send_invoice_email", order.pk, queue="email")
+
+    lines = wait_until(
+        lambda: [line for line in json_lines(observed_worker.output()) if line.get("task_id") == task_id],
+        60, "the task logged nothing with its id", observed_worker,
+    )
+    sent = next(line for line in lines if line["message"].startswith("invoice "))
+    assert sent["task_name"] == "orders.send_invoice_email"
+    assert sent["message"].endswith(f"sent to {order.customer.email}")
+    assert {"asctime", "levelname", "name"} <= sent.keys()
+
+
+def test_the_id_a_click_logs_is_the_id_on_the_worker_s_lines(client, live_worker, mailsink, caplog):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    caplog.set_level(logging.INFO, logger="core.outbox")
+
+    client.post(f"/orders/{order.pk}/send-invoice/")
+
+    enqueued = [r.getMessage() for r in caplog.records if r.getMessage().startswith("enqueued orders.send_invoice_email")]
+    task_id = re.fullmatch(r"enqueued orders\.send_invoice_email as task (\S+)", enqueued[0]).group(1)
+    wait_until(
+        lambda: f"[orders.send_invoice_email {task_id}] invoice " in live_worker.output(),
+        60, "no worker line carries the enqueued task id", live_worker,
+    )
