@@ -218,7 +218,7 @@ def _batch_send(
     """Send the batch's QUEUED deliveries over one SMTP connection, each exactly once.
 
     The rows stay locked until the statuses commit, so a duplicate batch skips them and then finds them sent.
-    A transient SMTP failure commits what was sent and is re-raised for the task to retry the rest. A crash
+    Any other error mid-batch commits what was sent and is re-raised, for the task to retry the rest. A crash
     between the SMTP server's acceptance and the commit resends that batch's unsent-looking part on
     redelivery: at-least-once there, and the stable Message-ID lets mail clients fold the duplicate."""
     interruption = None
@@ -242,8 +242,9 @@ def _batch_send(
                     continue
                 try:
                     connection.send_messages([message_for(delivery)])
-                except (smtplib.SMTPException, OSError) as exc:
+                except Exception as exc:
                     if not _is_permanent(exc):
+                        # Transient, the soft time limit or a bug: record what went out, then let the task decide.
                         interruption = exc
                         break
                     delivery.status = Delivery.Status.FAILED

@@ -211,3 +211,24 @@ def test_newsletter_without_subscribers_is_sent_at_once():
 
     assert batches == []
     assert selectors.newsletter_progress(newsletter=newsletter).status == "sent"
+
+
+def test_batch_interrupted_by_an_error_keeps_the_record_of_what_went_out(mailsink, monkeypatch):
+    first, second = SubscriberFactory(), SubscriberFactory()
+    real_send = EmailBackend.send_messages
+
+    def fail_for_second(backend, messages):
+        if second.email in messages[0].to:
+            raise smtplib.SMTPServerDisconnected("relay restarted")
+        return real_send(backend, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", fail_for_second)
+    newsletter = services.newsletter_start(newsletter=NewsletterFactory())
+    [batch] = services.newsletter_recipients_queue(newsletter_id=newsletter.pk)
+
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        services.newsletter_batch_send(newsletter_id=newsletter.pk, subscriber_ids=batch)
+
+    assert Delivery.objects.get(subscriber=first).status == Delivery.Status.SENT
+    assert Delivery.objects.get(subscriber=second).status == Delivery.Status.QUEUED
+    assert selectors.newsletter_progress(newsletter=newsletter).status == "sending"
