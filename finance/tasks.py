@@ -12,8 +12,8 @@ from finance import selectors, services
 
 logger = logging.getLogger(__name__)
 
-# Paid orders summed per header task; one chunk of 1,000 orders sums in about 15 ms on PostgreSQL
-# (tests/finance/test_services.py builds such a day), so the fan-out only matters on big days.
+# Paid orders summed per header task. Measured on PostgreSQL on the shared 2-core dev machine, 5 chunks of
+# 1,000 orders with 2 items each: 4.5 ms a chunk, so a chunk costs less than the task message around it.
 REVENUE_REPORT_CHUNK_SIZE = 1_000
 EXCHANGE_RATES_LOCK_SECONDS = 120  # above the task's hard limit, so a lock outlives only a dead holder
 
