@@ -15,23 +15,20 @@ from orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
 
-# Statuses from which a new pipeline run may start; any other means a run is under way or done.
-STARTABLE = {Order.Status.NEW, Order.Status.FAILED}
-
-
 @transaction.atomic
 def pipeline_request(*, order: Order) -> Order:
     """Mark the order as queued for the pipeline; refuses while a run is under way or once it is fulfilled.
 
-    A failed order may be queued again: the steps it already passed (a succeeded charge) are not repeated."""
+    A failed order may be queued again, and an order paid with the Charge button may be queued: steps
+    already passed (a succeeded charge, a sent confirmation) are not repeated."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status == Order.Status.FULFILLED:
         raise ProjectError(f"Order #{order.pk} is already fulfilled.")
-    queued_before = order.pipeline_queued_at is not None and order.status != Order.Status.FAILED
-    if queued_before or order.status not in STARTABLE:
+    if order.pipeline_queued_at is not None and order.status != Order.Status.FAILED:
         raise ProjectError(f"Order #{order.pk} is already being processed.")
-    order.status = Order.Status.NEW
-    order.failure_reason = ""
+    if order.status == Order.Status.FAILED:
+        order.status = Order.Status.NEW
+        order.failure_reason = ""
     order.pipeline_queued_at = timezone.now()
     order.save(update_fields=["status", "failure_reason", "pipeline_queued_at"])
     return order
@@ -67,10 +64,12 @@ def order_validate(*, order_id: int) -> Order:
 
 
 def order_mark_paid(*, order: Order) -> None:
-    """Called inside the charge's transaction, with the order row locked."""
-    if order.status in {Order.Status.NEW, Order.Status.VALIDATED}:
+    """Called inside the charge's transaction, with the order row locked; a payment that went through after
+    a decline clears the decline."""
+    if order.status in {Order.Status.NEW, Order.Status.VALIDATED, Order.Status.FAILED}:
         order.status = Order.Status.PAID
-        order.save(update_fields=["status"])
+        order.failure_reason = ""
+        order.save(update_fields=["status", "failure_reason"])
 
 
 @transaction.atomic

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from core.models import DeadLetter, OutboxMessage
+from finance.models import Charge
+from finance.selectors import charge_for_order
 from orders.models import Order
 
 FINISHED_STATES = {"idle", "done", "failed"}
@@ -20,6 +22,7 @@ class JobState:
     label: str
     state: str
     detail: str = ""
+    steps: tuple[tuple[str, str], ...] = ()  # (step, state) of a multi-step job, in order
 
     @property
     def finished(self) -> bool:
@@ -68,8 +71,52 @@ def invoice_job(*, order: Order) -> JobState:
     return JobState("invoice", label, state, detail)
 
 
+def charge_job(*, order: Order) -> JobState:
+    charge = charge_for_order(order=order)
+    if charge is None:
+        return JobState("charge", "Payment", "idle", "not charged")
+    label = f"Payment {charge.amount} {charge.currency}"
+    if charge.status == Charge.Status.SUCCEEDED:
+        return JobState("charge", label, "done", "charged")
+    if charge.status == Charge.Status.FAILED:
+        return JobState("charge", label, "failed", charge.failure_reason)
+    state, detail = task_progress(task_name="finance.charge_customer", object_id=order.pk)
+    if state == "queued" and charge.status == Charge.Status.PROCESSING:
+        state = "running"  # started by the pipeline's chain, whose task id is not an outbox id
+    return JobState("charge", label, state, detail)
+
+
+PIPELINE_STEPS = ("Validate", "Charge", "Confirm", "Update inventory")
+
+
+def pipeline_job(*, order: Order) -> JobState:
+    """Each step's state comes from the fact its service records on the order or its charge."""
+    if order.pipeline_queued_at is None:
+        return JobState("pipeline", "Full pipeline", "idle", "not started")
+    charge = charge_for_order(order=order)
+    passed = [
+        charge is not None or order.status not in {Order.Status.NEW, Order.Status.FAILED},
+        charge is not None and charge.status == Charge.Status.SUCCEEDED,
+        order.confirmation_sent_at is not None,
+        order.inventory_updated_at is not None,
+    ]
+    current = passed.index(False) if False in passed else len(passed)
+    failed = order.status == Order.Status.FAILED
+    if failed:
+        state, detail = "failed", order.failure_reason
+    elif current == len(passed):
+        state, detail = "done", "fulfilled"
+    else:
+        state, detail = "running", f"{PIPELINE_STEPS[current].lower()}…"
+    steps = tuple(
+        (name, "done" if index < current else ("failed" if failed else "running") if index == current else "idle")
+        for index, name in enumerate(PIPELINE_STEPS)
+    )
+    return JobState("pipeline", "Full pipeline", state, detail, steps)
+
+
 def order_jobs(*, order: Order) -> list[JobState]:
-    return [invoice_job(order=order)]
+    return [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
 
 
 def _short(text: str | None, limit: int = 160) -> str:

@@ -10,4 +10,6 @@ urlpatterns = [
     path("<int:pk>/", views.order_detail, name="detail"),
     path("<int:pk>/jobs/", views.order_jobs_partial, name="jobs"),
     path("<int:pk>/send-invoice/", views.order_send_invoice, name="send_invoice"),
+    path("<int:pk>/charge/", views.order_charge, name="charge"),
+    path("<int:pk>/run-pipeline/", views.order_run_pipeline, name="run_pipeline"),
 ]

@@ -10,7 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core import outbox
 from core.exceptions import ProjectError
-from orders import services, tasks
+from finance import services as finance_services
+from finance import tasks as finance_tasks
+from orders import pipeline, services, tasks
 from orders.selectors import order_jobs, orders_visible_to
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,34 @@ def order_send_invoice(request, pk: int):
         return _answer(request, order, error=str(exc))
     logger.info("invoice %s requested, task %s", invoice.number, task_id)
     return _answer(request, order, success=f"Invoice {invoice.number} queued.")
+
+
+@login_required
+@require_POST
+def order_charge(request, pk: int):
+    order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
+    try:
+        with transaction.atomic():
+            charge = finance_services.charge_request(order=order)
+            task_id = outbox.enqueue(finance_tasks.charge_customer, order.pk)
+    except ProjectError as exc:
+        return _answer(request, order, error=str(exc))
+    logger.info("charge %s requested, task %s", charge.pk, task_id)
+    return _answer(request, order, success=f"Payment of {charge.amount} {charge.currency} queued.")
+
+
+@login_required
+@require_POST
+def order_run_pipeline(request, pk: int):
+    order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
+    try:
+        with transaction.atomic():
+            pipeline.pipeline_request(order=order)
+            task_id = outbox.enqueue(tasks.start_pipeline, order.pk)
+    except ProjectError as exc:
+        return _answer(request, order, error=str(exc))
+    logger.info("pipeline of order %s requested, task %s", order.pk, task_id)
+    return _answer(request, order, success=f"Order #{order.pk} queued for the full pipeline.")
 
 
 def _jobs_context(order, **notice) -> dict:

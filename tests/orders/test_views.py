@@ -3,7 +3,8 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from core.models import DeadLetter, OutboxMessage
-from orders.models import Invoice
+from finance.models import Charge
+from orders.models import Invoice, Order
 from tests.factories import OrderFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +124,52 @@ def test_staff_see_every_order_and_the_operator_links(client):
 
     assert f"/orders/{first.pk}/" in page and f"/orders/{second.pk}/" in page
     assert "/admin/" in page and "Flower" in page and "/operations/" in page
+
+
+def test_charge_click_creates_a_pending_charge_and_enqueues_it_after_commit(client, django_capture_on_commit_callbacks):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"/orders/{order.pk}/charge/", HTTP_HX_REQUEST="true")
+
+    [message] = OutboxMessage.objects.all()
+    assert message.task_name == "finance.charge_customer" and message.args == [order.pk] and len(callbacks) == 1
+    assert Charge.objects.get(order=order).status == Charge.Status.PENDING
+    assert 'id="job-charge" data-state="queued"' in response.content.decode()
+
+
+def test_charging_a_paid_order_shows_why_and_enqueues_nothing(client):
+    order = OrderFactory()
+    Charge.objects.create(order=order, amount=order.total, currency="EUR", status=Charge.Status.SUCCEEDED)
+    client.force_login(order.customer.user)
+
+    page = client.post(f"/orders/{order.pk}/charge/", HTTP_HX_REQUEST="true").content.decode()
+
+    assert "already paid" in page and 'id="job-charge" data-state="done"' in page
+    assert not OutboxMessage.objects.exists()
+
+
+def test_pipeline_click_enqueues_the_pipeline_and_shows_its_steps(client, django_capture_on_commit_callbacks):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+
+    with django_capture_on_commit_callbacks():
+        page = client.post(f"/orders/{order.pk}/run-pipeline/", HTTP_HX_REQUEST="true").content.decode()
+
+    [message] = OutboxMessage.objects.all()
+    assert message.task_name == "orders.start_pipeline" and message.args == [order.pk]
+    assert 'id="job-pipeline" data-state="running"' in page
+    assert '<li class="step running" data-state="running">Validate</li>' in page
+
+
+def test_a_failed_pipeline_shows_the_step_and_the_reason(client):
+    order = OrderFactory(status=Order.Status.FAILED, failure_reason="Not enough stock of Mug: 1 left, 2 ordered.",
+                         pipeline_queued_at=timezone.now())
+    client.force_login(order.customer.user)
+
+    page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert 'id="job-pipeline" data-state="failed"' in page and "Not enough stock of Mug" in page
+    assert '<li class="step failed" data-state="failed">Validate</li>' in page
+    assert "hx-trigger" not in page
