@@ -61,7 +61,9 @@ class Delivery(models.Model):
         CANCELLED = "cancelled"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    newsletter = models.ForeignKey(Newsletter, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    newsletter = models.ForeignKey(
+        Newsletter, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
     digest_day = models.DateField(null=True, blank=True)
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -17,7 +17,12 @@ from django.utils import timezone
 
 from core.exceptions import ProjectError
 from notifications.models import Delivery, Newsletter, Subscriber
-from notifications.selectors import UNSUBSCRIBE_SALT, digest_content, subscriber_by_unsubscribe_token, subscribers_receiving_mail
+from notifications.selectors import (
+    UNSUBSCRIBE_SALT,
+    digest_content,
+    subscriber_by_unsubscribe_token,
+    subscribers_receiving_mail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -208,12 +213,16 @@ def _deliveries_queue(deliveries) -> None:
 
 
 def _queued_batches(deliveries: QuerySet[Delivery], size: int) -> list[list[int]]:
-    ids = list(deliveries.filter(status=Delivery.Status.QUEUED).order_by("subscriber_id").values_list("subscriber_id", flat=True))
+    queued = deliveries.filter(status=Delivery.Status.QUEUED).order_by("subscriber_id")
+    ids = list(queued.values_list("subscriber_id", flat=True))
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def _batch_send(
-    *, deliveries: QuerySet[Delivery], message_for: Callable[[Delivery], EmailMessage], stop_requested: Callable[[], bool]
+    *,
+    deliveries: QuerySet[Delivery],
+    message_for: Callable[[Delivery], EmailMessage],
+    stop_requested: Callable[[], bool],
 ) -> BatchResult:
     """Send the batch's QUEUED deliveries over one SMTP connection, each exactly once.
 

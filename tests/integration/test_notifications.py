@@ -98,5 +98,7 @@ def test_unsubscribe_link_from_a_received_email_works_and_a_tampered_one_does_no
     assert genuine.status_code == 200 and "You are unsubscribed" in genuine.content.decode()
     mailsink.messages.clear()
     newsletter = start_newsletter("After unsubscribing")
-    wait_until(lambda: selectors.newsletter_progress(newsletter=newsletter).status == "sent", 60, "not sent", live_worker)
+    wait_until(
+        lambda: selectors.newsletter_progress(newsletter=newsletter).status == "sent", 60, "never sent", live_worker
+    )
     assert recipients(mailsink) == ["subscriber2@example.com"]
