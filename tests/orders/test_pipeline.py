@@ -1,7 +1,9 @@
 import pytest
 
 from core.exceptions import ProjectError
+from finance.gateways import SimulatedGateway
 from finance.models import Charge
+from finance.tasks import charge_customer
 from orders import pipeline, tasks
 from orders.models import Order
 from tests.factories import OrderFactory, ProductFactory
@@ -36,6 +38,20 @@ def test_a_failed_order_may_be_queued_again():
     queued = pipeline.pipeline_request(order=order)
 
     assert queued.status == Order.Status.NEW and queued.failure_reason == ""
+
+
+def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(eager, mailsink):
+    product = ProductFactory(stock=4)
+    order = OrderFactory(items=[(product, 1)])
+    charge_customer.apply(args=[order.pk])
+
+    pipeline.pipeline_request(order=order)
+    tasks.start_pipeline.apply(args=[order.pk])
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FULFILLED
+    assert Charge.objects.filter(order=order).count() == 1
+    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
 
 
 def test_a_fulfilled_order_is_not_queued():
