@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orders.models import Invoice
-from tests.factories import OrderFactory
+from tests.factories import OrderFactory, ProductFactory
 from tests.support.pdf import attachment, pdf_text
 from tests.support.processes import wait_until
 
@@ -81,3 +81,32 @@ def test_phone_layout_of_an_order(browser, web_server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=SCREENSHOTS / "order-detail-phone.png", full_page=True)
     context.close()
+
+
+def test_full_pipeline_shows_each_step_until_fulfilled(page, sign_in, live_worker, mailsink):
+    order = OrderFactory()
+    sign_in(order.customer.user)
+    page.goto(f"/orders/{order.pk}/")
+
+    page.click("#run-pipeline")
+
+    for step in ("Validate", "Charge", "Confirm", "Update inventory"):
+        page.wait_for_selector(f"#steps-pipeline li.done:text-is('{step}')")
+    page.wait_for_selector("#job-pipeline[data-state=done]")
+    assert page.locator("#job-charge").get_attribute("data-state") == "done"
+    page.screenshot(path=SCREENSHOTS / "order-pipeline.png", full_page=True)
+    confirmation = wait_until(lambda: mailsink.to(order.customer.email), 30, "confirmation never arrived")
+    assert confirmation[0]["Subject"] == f"Order #{order.pk} confirmed"
+
+
+def test_a_pipeline_that_fails_shows_the_reason_in_place(page, sign_in, live_worker):
+    product = ProductFactory(name="Ceramic mug", stock=1)
+    order = OrderFactory(items=[(product, 2)])
+    sign_in(order.customer.user)
+    page.goto(f"/orders/{order.pk}/")
+
+    page.click("#run-pipeline")
+
+    page.wait_for_selector("#job-pipeline[data-state=failed]")
+    assert "Ceramic mug" in page.locator("#job-pipeline").inner_text()
+    assert page.locator("#steps-pipeline li.failed").inner_text() == "Validate"
