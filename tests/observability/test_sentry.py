@@ -1,13 +1,15 @@
 """Sentry from real processes: a task failing in a worker is reported with its name, and a periodic task
 sent by beat reports cron check-ins."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from tests.support.processes import ManagedProcess, celery_command, process_env, wait_until
+from tests.support.processes import ROOT, ManagedProcess, celery_command, process_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,3 +49,15 @@ def test_a_periodic_task_reports_check_ins(observed_worker, sentry_sink, private
         beat.stop()
 
     assert check_ins
+
+
+def test_settings_turn_sentry_on_only_with_a_dsn(sentry_sink):
+    probe = "import django; django.setup(); import sentry_sdk; print(sentry_sdk.get_client().is_active())"
+
+    with_dsn = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                              env=process_env(SENTRY_DSN=sentry_sink.dsn), timeout=60)
+    without = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                             env=process_env(SENTRY_DSN=""), timeout=60)
+
+    assert with_dsn.stdout.split() == ["True"], with_dsn.stderr
+    assert without.stdout.split() == ["False"], without.stderr
