@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -40,7 +41,7 @@ NOT_UTF8 = "The file is not UTF-8 text ({where}). Save it as “CSV UTF-8” and
 
 
 @transaction.atomic
-def contact_import_create(*, uploaded_file: UploadedFile, created_by) -> ContactImport:
+def contact_import_create(*, uploaded_file: UploadedFile, created_by: AbstractBaseUser) -> ContactImport:
     """Check the upload's size, encoding and header, then store it as a pending import.
 
     Raises ProjectError with a message for the user when the file cannot be a contact list; the caller

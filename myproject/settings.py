@@ -110,7 +110,7 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-# Largest contact CSV accepted for import (about 100,000 rows); larger lists are split by the user.
+# Largest contact CSV accepted for import (about 150,000 rows); larger lists are split by the user.
 CONTACT_IMPORT_MAX_BYTES = int(os.environ.get("CONTACT_IMPORT_MAX_BYTES", "10_000_000"))
 
 # Production hardening: every flag that `manage.py check --deploy` asks for, on when DEBUG is off.
