@@ -8,6 +8,7 @@ import socket
 from celery import Task
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ TRANSIENT_ERRORS = (
     smtplib.SMTPResponseException,
     OperationalError,
     InterfaceError,
+    BrokerError,  # a fan-out that cannot publish its batches yet
 )
 
 
