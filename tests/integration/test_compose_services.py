@@ -108,6 +108,27 @@ def start_worker_service(start_service, tmp_path):
     return start
 
 
+def test_every_long_running_service_has_a_healthcheck():
+    long_running = [name for name in COMPOSE["services"] if name != "migrate"]
+
+    assert [name for name in long_running if "healthcheck" not in COMPOSE["services"][name]] == []
+
+
+def test_django_services_start_only_after_migrate_succeeded():
+    for name in ["web", *WORKERS, "beat", "relay"]:
+        assert COMPOSE["services"][name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_flower_is_published_on_loopback_only():
+    assert all(port.startswith("127.0.0.1:") for port in COMPOSE["services"]["flower"]["ports"])
+
+
+def test_workers_get_longer_to_stop_than_their_soft_shutdown(settings):
+    for name in WORKERS:
+        grace = COMPOSE["services"][name]["stop_grace_period"]
+        assert int(grace.removesuffix("s")) > settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT
+
+
 def test_migrate_exits_successfully(start_service):
     migrate = start_service("migrate")
 
