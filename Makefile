@@ -27,6 +27,11 @@ test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark on this machine, written to BENCHMARKS.md; reports only, never fails on a missed target.
+bench: export PATH := $(abspath $(BIN)):$(PATH)
+bench: $(VENV)/.dev-installed
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 system-deps:
 	@./scripts/system-deps
 

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` measures the stack on this machine and writes BENCHMARKS.md."""

@@ -1,0 +1,448 @@
+"""Runs every benchmark on this machine against real processes and writes BENCHMARKS.md (`make bench`)."""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = ROOT / ".run" / "bench"
+sys.path.insert(0, str(ROOT))
+
+# Production settings, except what loopback cannot have: a TLS proxy in front.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+os.environ["DJANGO_DEBUG"] = "0"
+os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
+os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{RUN_DIR / 'bench.sqlite3'}")
+os.environ["PYTHONUNBUFFERED"] = "1"
+os.environ.setdefault("DJANGO_MEDIA_ROOT", str(RUN_DIR / "media"))
+RUN_DIR.mkdir(parents=True, exist_ok=True)
+
+from tests.support.embedded import free_port, start_redis_server  # noqa: E402
+
+_embedded_redis = None
+if "REDIS_URL" not in os.environ:
+    _port = free_port()
+    _embedded_redis = start_redis_server(port=_port)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{_port}/0"
+os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+
+
+def ensure_postgres_database(url: str) -> None:
+    if not url.startswith("postgres"):
+        return
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+ensure_postgres_database(os.environ["DATABASE_URL"])
+manage("migrate", "--noinput")
+manage("collectstatic", "--noinput")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psutil  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.middleware.csrf import _get_new_csrf_string  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from bench import probes  # noqa: E402
+from bench import tasks as bench_tasks  # noqa: E402
+from bench.load import Request, run_open_loop  # noqa: E402
+from core import health, outbox  # noqa: E402
+from core.mailsink import start_mailsink  # noqa: E402
+from notifications.models import Subscriber  # noqa: E402
+from orders.models import Customer, Invoice, Order  # noqa: E402
+from tests.support.processes import ManagedProcess, wait_until  # noqa: E402
+
+WARM_UP_S = 3
+BENCH_QUEUES = ("default", "email", "bulk", "celery", "unacked", "unacked_index", "unacked_mutex")
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(overrides)
+    return env
+
+
+def start_project_worker(
+    name: str, *, queues: str = "default", concurrency: int = 2, extra: tuple[str, ...] = ()
+) -> ManagedProcess:
+    worker = ManagedProcess(
+        name,
+        [sys.executable, "-m", "celery", "-A", "myproject", "worker", "-Q", queues, "-n", f"{name}@%h",
+         "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+         "-I", "bench.tasks", *extra],
+        process_env(),
+        RUN_DIR,
+    )
+    worker.wait_for_output("ready.", timeout=90)
+    return worker
+
+
+def start_bare_worker(name: str) -> ManagedProcess:
+    worker = ManagedProcess(
+        name,
+        [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-n", f"{name}@%h",
+         "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        process_env(),
+        RUN_DIR,
+    )
+    worker.wait_for_output("ready.", timeout=90)
+    return worker
+
+
+def start_beat() -> ManagedProcess:
+    beat = ManagedProcess(
+        "beat", [sys.executable, "-m", "celery", "-A", "myproject", "beat", "--loglevel", "INFO"], process_env(), RUN_DIR
+    )
+    wait_until(lambda: health.beat_heartbeat_age() is not None, 60, "beat never wrote its heartbeat", beat)
+    return beat
+
+
+def gunicorn_command(application: str, port: int) -> tuple[list[str], str]:
+    """The production web-server configuration, on a loopback port."""
+    command = [sys.executable, "-m", "gunicorn", application, "--bind", f"127.0.0.1:{port}"]
+    if (ROOT / "gunicorn.conf.py").exists():
+        return [*command, "--config", "gunicorn.conf.py"], "gunicorn.conf.py"
+    fallback = ["--workers", "3", "--access-logfile", "-", "--timeout", "30"]
+    return [*command, *fallback], "gunicorn.conf.py absent; args " + " ".join(fallback)
+
+
+def start_web(name: str, application: str) -> tuple[ManagedProcess, int, str]:
+    port = free_port()
+    command, config = gunicorn_command(application, port)
+    web = ManagedProcess(name, command, process_env(), RUN_DIR)
+    wait_until(lambda: _listening(port), 60, f"{name} never listened", web)
+    return web, port, config
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def reset_broker() -> None:
+    probes.client().delete(*BENCH_QUEUES)
+    probes.reset()
+
+
+def signed_in_headers(user: User) -> dict:
+    client = Client()
+    client.force_login(user)
+    token = _get_new_csrf_string()
+    session = client.cookies["sessionid"].value
+    return {"Host": "127.0.0.1", "Cookie": f"sessionid={session}; csrftoken={token}", "X-CSRFToken": token}
+
+
+def bench_customer() -> Customer:
+    user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
+    customer, _ = Customer.objects.get_or_create(user=user, defaults={"name": "Bench", "email": "bench@example.com"})
+    return customer
+
+
+def fresh_orders(customer: Customer, count: int) -> list[int]:
+    orders = Order.objects.bulk_create([Order(customer=customer) for _ in range(count)], batch_size=1000)
+    return [order.pk for order in orders]
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values) or [float("nan")]
+    return {
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "n": len(ordered),
+    }
+
+
+# --- 1 and 7: the web tier -------------------------------------------------------------------------------
+
+def bench_web(duration: float, rate: float) -> dict:
+    customer = bench_customer()
+    headers = signed_in_headers(customer.user)
+    segments = 2  # alternate with/without enqueue so machine noise hits both alike
+    per_segment = duration / segments
+    with_orders = fresh_orders(customer, int(rate * duration) + 10)
+    without_orders = fresh_orders(customer, int(rate * duration) + 10)
+    warm_with, warm_without = (fresh_orders(customer, int(rate * WARM_UP_S) + 10) for _ in range(2))
+    reset_broker()
+    worker = start_project_worker("web-worker", queues="default,bulk")  # email left queued: see BENCHMARKS.md
+    beat = start_beat()  # /healthz answers 200 only with a beat heartbeat
+    web, port, config = start_web("web", "myproject.wsgi:application")
+    baseline, baseline_port, _ = start_web("web-without-enqueue", "bench.wsgi_without_enqueue:application")
+    try:
+        def send_invoice(order_ids: list[int], offset: int):
+            return lambda index: Request(
+                "POST", f"/orders/{order_ids[offset + index]}/send-invoice/", headers, frozenset({200, 302})
+            )
+
+        # Warm every gunicorn process (imports, templates, database connections) on the measured paths.
+        for warm_port, warm_orders in ((port, warm_with), (baseline_port, warm_without)):
+            run_open_loop(port=warm_port, rate=rate, duration_s=WARM_UP_S, request_for=send_invoice(warm_orders, 0))
+            run_open_loop(port=warm_port, rate=rate, duration_s=WARM_UP_S, request_for=lambda i: Request(
+                "GET", f"/orders/{warm_orders[i]}/jobs/", headers, frozenset({200})))
+        with_enqueue, without_enqueue = [], []
+        for segment in range(segments):
+            offset = int(segment * per_segment * rate)
+            with_enqueue.append(run_open_loop(
+                port=port, rate=rate, duration_s=per_segment, request_for=send_invoice(with_orders, offset)))
+            without_enqueue.append(run_open_loop(
+                port=baseline_port, rate=rate, duration_s=per_segment,
+                request_for=send_invoice(without_orders, offset)))
+        jobs_order = with_orders[0]
+        healthz = run_open_loop(port=port, rate=rate, duration_s=duration / 2, request_for=lambda i: Request(
+            "GET", "/healthz", {"Host": "127.0.0.1"}, frozenset({200})))
+        jobs = run_open_loop(port=port, rate=rate, duration_s=duration / 2, request_for=lambda i: Request(
+            "GET", f"/orders/{jobs_order}/jobs/", headers, frozenset({200})))
+    finally:
+        web.stop()
+        baseline.stop()
+        worker.stop()
+        beat.stop()
+
+    def merged(results):
+        latencies = [value for result in results for value in result.latencies_ms]
+        errors = [error for result in results for error in result.errors]
+        sent = sum(result.sent for result in results)
+        rate_achieved = sent / sum(result.duration_s for result in results)
+        return {**summary(latencies), "errors": len(errors), "first_errors": errors[:3], "sent": sent,
+                "rate": rate_achieved}
+
+    sent_with = sum(result.sent for result in with_enqueue)
+    requested = Invoice.objects.filter(order_id__in=with_orders, requested_at__isnull=False).count()
+    queued_emails = probes.client().llen("email")
+    return {
+        "config": config,
+        "with": merged(with_enqueue),
+        "without": merged(without_enqueue),
+        "invoices_requested": requested,
+        "sent_with": sent_with,
+        "email_queue_length": queued_emails,
+        "healthz": merged([healthz]),
+        "jobs": merged([jobs]),
+    }
+
+
+# --- 2 and 6: worker throughput and memory ---------------------------------------------------------------
+
+def prefill(send, count: int) -> None:
+    for _ in range(count):
+        send()
+
+
+def drain(worker: ManagedProcess, count: int, rss_samples: list | None = None) -> float:
+    def done():
+        if rss_samples is not None:
+            rss_samples.append((probes.done_count(), pool_rss(worker)))
+        return probes.done_count() >= count
+
+    wait_until(done, max(120, count / 50), f"{worker.name} did not finish {count} tasks", worker)
+    return probes.done_rate()
+
+
+def pool_rss(worker: ManagedProcess) -> list[int]:
+    try:
+        return [child.memory_info().rss for child in psutil.Process(worker.pid).children()]
+    except psutil.Error:
+        return []
+
+
+def bench_throughput(count: int) -> dict:
+    results = {}
+    for label, send, start in (
+        ("bare", lambda: __import__("bench.bare_app").bare_app.app.send_task("bare.record_done"),
+         lambda: start_bare_worker("bare-worker")),
+        ("project", lambda: bench_tasks.record_done.apply_async(),
+         lambda: start_project_worker("project-worker")),
+        ("project_stored", lambda: bench_tasks.record_done_stored.apply_async(),
+         lambda: start_project_worker("project-stored-worker")),
+    ):
+        reset_broker()
+        prefill(send, count)
+        worker = start()
+        try:
+            results[label] = drain(worker, count)
+        finally:
+            worker.stop()
+    return results
+
+
+def bench_memory(count: int) -> dict:
+    reset_broker()
+    prefill(lambda: bench_tasks.record_done.apply_async(), count)
+    samples: list = []
+    # Recycling off, so the figure shows growth instead of hiding it behind fresh children.
+    worker = start_project_worker("memory-worker", extra=("--max-tasks-per-child", "1000000"))
+    try:
+        drain(worker, count, samples)
+        final = pool_rss(worker)
+    finally:
+        worker.stop()
+    warm = next(rss for done, rss in samples if done >= count * 0.05 and rss)
+    return {"warm_mb": [r / 2**20 for r in warm], "final_mb": [r / 2**20 for r in final],
+            "growth": max(f / w - 1 for w, f in zip(warm, final, strict=False))}
+
+
+# --- 3: enqueue to start -----------------------------------------------------------------------------------
+
+def bench_enqueue_to_start(samples: int) -> dict:
+    """Through the product's path (outbox row, commit, publish) and, for the breakdown, a bare publish."""
+
+    def through_outbox():
+        with transaction.atomic():
+            outbox.enqueue(bench_tasks.record_start, time.time())
+
+    def publish_only():
+        bench_tasks.record_start.apply_async(args=[time.time()])
+
+    reset_broker()
+    worker = start_project_worker("latency-worker")
+    figures = {}
+    try:
+        time.sleep(2)
+        for label, enqueue in (("outbox", through_outbox), ("publish", publish_only)):
+            probes.reset()
+            for _ in range(samples):
+                enqueue()
+                time.sleep(0.05)  # an idle worker each time
+            wait_until(lambda: len(probes.start_delays()) >= samples, 60, "start delays missing", worker)
+            figures[label] = summary([delay * 1000 for delay in probes.start_delays()])
+    finally:
+        worker.stop()
+    return figures
+
+
+# --- 4 and 5: bulk work on the production bulk worker (one process, as in docker-compose.yml) -----------
+
+def start_bulk_worker(name: str) -> ManagedProcess:
+    return start_project_worker(name, queues="bulk", concurrency=1)
+
+
+def bench_newsletter(sink, subscribers: int) -> dict:
+    from notifications import services as notification_services
+    from notifications.models import Newsletter
+    from notifications.tasks import send_newsletter
+
+    Subscriber.objects.all().delete()
+    notification_services.subscribers_demo_create(count=subscribers)
+    reset_broker()
+    worker = start_bulk_worker("newsletter-worker")
+    try:
+        newsletter = notification_services.newsletter_create(
+            subject=f"Bench newsletter {time.time_ns()}", body="Benchmarks say hello.", created_by=None
+        )
+        started = time.perf_counter()
+        with transaction.atomic():
+            notification_services.newsletter_start(newsletter=newsletter)
+            outbox.enqueue(send_newsletter, newsletter.pk)
+        wait_until(
+            lambda: Newsletter.objects.filter(pk=newsletter.pk, status=Newsletter.Status.SENT).exists(),
+            600, "newsletter never finished", worker,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+    received = Counter(str(message["To"]) for message in list(sink.messages) if message["Subject"] == newsletter.subject)
+    each_once = len(received) == subscribers and set(received.values()) == {1}
+    return {
+        "target": "≤ 30 s, each exactly once",
+        "figure": f"{elapsed:.1f} s; {sum(received.values())} messages to {len(received)} addresses"
+                  f"{'' if each_once else ' (NOT each exactly once)'}",
+        "ok": elapsed <= 30 and each_once,
+    }
+
+
+def bench_import(rows: int) -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts import services as account_services
+    from accounts.models import ContactImport
+    from accounts.tasks import import_contacts
+
+    run = time.time_ns()
+    csv = "email,name\n" + "".join(f"contact{number}-{run}@example.com,Contact {number}\n" for number in range(rows))
+    upload = SimpleUploadedFile("contacts.csv", csv.encode(), content_type="text/csv")
+    reset_broker()
+    worker = start_bulk_worker("import-worker")
+    peak = [0]
+
+    def finished():
+        peak[0] = max([peak[0], *pool_rss(worker)])
+        return ContactImport.objects.filter(pk=contact_import.pk, finished_at__isnull=False).exists()
+
+    try:
+        started = time.perf_counter()
+        with transaction.atomic():
+            contact_import = account_services.contact_import_create(uploaded_file=upload, created_by=bench_customer().user)
+            outbox.enqueue(import_contacts, contact_import.pk)
+        wait_until(finished, 600, "import never finished", worker)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+    contact_import.refresh_from_db()
+    complete = contact_import.status == ContactImport.Status.DONE and contact_import.created == rows
+    peak_mb = peak[0] / 2**20
+    return {
+        "target": "≤ 15 s, worker peak RSS ≤ 250 MB",
+        "figure": f"{elapsed:.1f} s, peak RSS {peak_mb:.0f} MB; {contact_import.created} created, "
+                  f"{contact_import.failed_rows} failed ({contact_import.status})",
+        "ok": elapsed <= 15 and peak_mb <= 250 and complete,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs to debug the harness")
+    parser.add_argument("--only", default="web,throughput,memory,latency,newsletter,import")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    options = parser.parse_args()
+    only = set(options.only.split(","))
+    quick = options.quick
+    controller, sink = start_mailsink(port=free_port())
+    os.environ["EMAIL_HOST"], os.environ["EMAIL_PORT"] = "127.0.0.1", str(controller.port)
+    results: dict = {"started": datetime.now(UTC)}
+    try:
+        if "web" in only:
+            results["web"] = bench_web(duration=4 if quick else 30, rate=100)
+        if "throughput" in only:
+            results["throughput"] = bench_throughput(500 if quick else 10_000)
+        if "memory" in only:
+            results["memory"] = bench_memory(500 if quick else 10_000)
+        if "latency" in only:
+            results["latency"] = bench_enqueue_to_start(20 if quick else 200)
+        if "newsletter" in only:
+            results["newsletter"] = bench_newsletter(sink, 200 if quick else 10_000)
+        if "import" in only:
+            results["import"] = bench_import(1000 if quick else 50_000)
+    finally:
+        controller.stop()
+        if _embedded_redis is not None:
+            _embedded_redis.terminate()
+    results["finished"] = datetime.now(UTC)
+    from bench.report import write_report
+
+    write_report(options.output, results, quick=quick)
+    print(options.output.read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""The product's WSGI application with `core.outbox.enqueue` made a no-op: the baseline that prices the
+enqueue (outbox row + publish after commit) of the very same view, middleware and database write."""
+
+from myproject.wsgi import application  # noqa: F401  (sets Django up)
+from core import outbox
+
+
+def enqueue_skipped(task, *args, **kwargs) -> str:
+    return ""
+
+
+outbox.enqueue = enqueue_skipped
