@@ -7,6 +7,15 @@ from django.views.generic import RedirectView
 
 from core.metrics import metrics_view
 from core.views import healthz
+from notifications import views_staff as newsletters
+
+newsletter_urls = [
+    path("", newsletters.newsletter_list, name="list"),
+    path("send/", newsletters.newsletter_send, name="send"),
+    path("<int:pk>/", newsletters.newsletter_detail, name="detail"),
+    path("<int:pk>/progress/", newsletters.newsletter_progress_partial, name="progress"),
+    path("<int:pk>/cancel/", newsletters.newsletter_cancel, name="cancel"),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list"), name="home"),
@@ -15,6 +24,8 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("notifications/", include("notifications.urls")),
     path("operations/", include("core.urls")),
+    path("newsletters/", include((newsletter_urls, "newsletters"))),
+    path("imports/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,80 @@
+"""Staff pages for contact imports: upload a CSV, watch its progress live, download the per-row errors."""
+
+import logging
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import services, tasks
+from accounts.models import ContactImport
+from accounts.selectors import contact_import_errors_csv, contact_import_progress
+from core import outbox
+from core.exceptions import ProjectError
+from core.views_operations import staff_only
+
+logger = logging.getLogger(__name__)
+
+IMPORTS_SHOWN = 50
+
+
+@staff_only
+@require_GET
+def import_list(request):
+    return render(request, "accounts/import_list.html", {"imports": ContactImport.objects.all()[:IMPORTS_SHOWN]})
+
+
+@staff_only
+@require_POST
+def import_upload(request):
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        return _upload_refused(request, "Choose a CSV file to upload.")
+    try:
+        with transaction.atomic():
+            contact_import = services.contact_import_create(uploaded_file=uploaded, created_by=request.user)
+            task_id = outbox.enqueue(tasks.import_contacts, contact_import.pk)
+    except ProjectError as exc:
+        return _upload_refused(request, str(exc))
+    logger.info("contact import %s uploaded by %s, task %s", contact_import.pk, request.user, task_id)
+    messages.success(request, f"“{contact_import.original_name}” uploaded; the import runs in the background.")
+    return redirect("imports:detail", pk=contact_import.pk)
+
+
+@staff_only
+@require_GET
+def import_detail(request, pk: int):
+    contact_import = get_object_or_404(ContactImport, pk=pk)
+    return render(request, "accounts/import_detail.html", _progress_context(contact_import))
+
+
+@staff_only
+@require_GET
+def import_progress_partial(request, pk: int):
+    contact_import = get_object_or_404(ContactImport, pk=pk)
+    return render(request, "accounts/_import_progress.html", _progress_context(contact_import))
+
+
+@staff_only
+@require_GET
+def import_errors_download(request, pk: int):
+    contact_import = get_object_or_404(ContactImport, pk=pk)
+    response = StreamingHttpResponse(
+        contact_import_errors_csv(contact_import=contact_import), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="import-{contact_import.pk}-errors.csv"'
+    return response
+
+
+def _upload_refused(request, reason: str):
+    messages.error(request, reason)
+    return render(
+        request, "accounts/import_list.html", {"imports": ContactImport.objects.all()[:IMPORTS_SHOWN]}, status=400
+    )
+
+
+def _progress_context(contact_import: ContactImport) -> dict:
+    progress = contact_import_progress(contact_import=contact_import)
+    return {"contact_import": contact_import, "progress": progress, "polling": not progress.finished}

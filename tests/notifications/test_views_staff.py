@@ -1,0 +1,56 @@
+import pytest
+
+from core.models import OutboxMessage
+from notifications.models import Newsletter
+from tests.factories import StaffFactory, UserFactory
+from tests.notifications.factories import NewsletterFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sending_a_newsletter_starts_it_and_enqueues_it_after_commit(client, django_capture_on_commit_callbacks):
+    SubscriberFactory.create_batch(3)
+    client.force_login(StaffFactory())
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post("/newsletters/send/", {"subject": "Autumn beans", "body": "Fresh roast."}, follow=True)
+
+    newsletter = Newsletter.objects.get()
+    assert newsletter.status == Newsletter.Status.SENDING and newsletter.total == 3
+    [message] = OutboxMessage.objects.all()
+    assert message.task_name == "notifications.send_newsletter" and message.args == [newsletter.pk]
+    assert len(callbacks) == 1
+    page = response.content.decode()
+    assert "0 sent · 0 failed · 3 total" in page and 'hx-trigger="every 1s"' in page
+
+
+def test_a_newsletter_without_a_subject_is_refused_and_keeps_the_text(client):
+    client.force_login(StaffFactory())
+
+    response = client.post("/newsletters/send/", {"subject": " ", "body": "Keep me."})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "needs a subject and a body" in page and "Keep me." in page
+    assert not Newsletter.objects.exists() and not OutboxMessage.objects.exists()
+
+
+def test_cancel_stops_a_sending_newsletter_and_the_page_stops_polling(client):
+    newsletter = NewsletterFactory(status=Newsletter.Status.SENDING)
+    client.force_login(StaffFactory())
+
+    response = client.post(f"/newsletters/{newsletter.pk}/cancel/", follow=True)
+
+    newsletter.refresh_from_db()
+    assert newsletter.status == Newsletter.Status.CANCELLED
+    assert "cancelled" in response.content.decode() and "hx-trigger" not in response.content.decode()
+
+
+def test_customers_never_reach_the_newsletter_pages(client):
+    newsletter = NewsletterFactory()
+    client.force_login(UserFactory())
+
+    assert client.get("/newsletters/").status_code == 404
+    assert client.post("/newsletters/send/", {"subject": "x", "body": "y"}).status_code == 404
+    assert client.post(f"/newsletters/{newsletter.pk}/cancel/").status_code == 404
+    assert not OutboxMessage.objects.exists()
