@@ -127,15 +127,44 @@ def _histogram(name: str, documentation: str, labels: list[str], fields: dict, b
 
 
 FAILED = object()
+COUNTED_KEYS = (TASK_COUNTS_KEY, TASK_RUNTIME_KEY, REQUEST_COUNTS_KEY, REQUEST_LATENCY_KEY)
+
+
+def _counted_families(counts: dict[str, dict]) -> Iterator[Metric]:
+    tasks = CounterMetricFamily(
+        "celery_tasks", "Task events by task name and state, counted by every worker.", labels=["task", "state"]
+    )
+    for (task_name, state), value in sorted(_split(counts[TASK_COUNTS_KEY])):
+        tasks.add_metric([task_name, state], float(value))
+    yield tasks
+    yield _histogram("celery_task_runtime_seconds", "Time a task spent running in a worker.",
+                     ["task"], counts[TASK_RUNTIME_KEY], TASK_RUNTIME_BUCKETS)
+    requests = CounterMetricFamily(
+        "http_requests", "HTTP responses by method, view and status.", labels=["method", "view", "status"]
+    )
+    for (method, view, status), value in sorted(_split(counts[REQUEST_COUNTS_KEY])):
+        requests.add_metric([method, view, status], float(value))
+    yield requests
+    yield _histogram("http_request_duration_seconds", "Time from request to response in Django.",
+                     ["method", "view"], counts[REQUEST_LATENCY_KEY], REQUEST_LATENCY_BUCKETS)
+
+
+def _per_queue(name: str, documentation: str, values: dict[str, int]) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=["queue"])
+    for queue, value in sorted(values.items()):
+        family.add_metric([queue], value)
+    return family
 
 
 class ProjectCollector:
+    """Reads everything at scrape time; a part that does not answer drops its metrics and shows in
+    app_probe_up instead of failing the whole scrape."""
+
     def collect(self) -> Iterator[Metric]:
         from core.health import beat_heartbeat_age, queue_depths, workers_seen
         from core.models import DeadLetter, OutboxMessage
 
-        probe_up = GaugeMetricFamily("app_probe_up", "1 when this part of the stack answered the scrape.", labels=["probe"])
-        redis = redis_client()
+        probe_up = GaugeMetricFamily("app_probe_up", "1 when this part answered the scrape.", labels=["probe"])
 
         def probe(name, read):
             try:
@@ -147,39 +176,14 @@ class ProjectCollector:
             probe_up.add_metric([name], 1)
             return value
 
-        counts = probe("redis", lambda: {key: redis.hgetall(key) for key in (
-            TASK_COUNTS_KEY, TASK_RUNTIME_KEY, REQUEST_COUNTS_KEY, REQUEST_LATENCY_KEY)})
+        counts = probe("redis", lambda: {key: redis_client().hgetall(key) for key in COUNTED_KEYS})
         if counts is not FAILED:
-            tasks = CounterMetricFamily(
-                "celery_tasks", "Task events by task name and state, counted by every worker.", labels=["task", "state"]
-            )
-            for (task_name, state), value in sorted(_split(counts[TASK_COUNTS_KEY])):
-                tasks.add_metric([task_name, state], float(value))
-            yield tasks
-            yield _histogram("celery_task_runtime_seconds", "Time a task spent running in a worker.",
-                             ["task"], counts[TASK_RUNTIME_KEY], TASK_RUNTIME_BUCKETS)
-            requests = CounterMetricFamily(
-                "http_requests", "HTTP responses by method, view and status.", labels=["method", "view", "status"]
-            )
-            for (method, view, status), value in sorted(_split(counts[REQUEST_COUNTS_KEY])):
-                requests.add_metric([method, view, status], float(value))
-            yield requests
-            yield _histogram("http_request_duration_seconds", "Time from request to response in Django.",
-                             ["method", "view"], counts[REQUEST_LATENCY_KEY], REQUEST_LATENCY_BUCKETS)
-
+            yield from _counted_families(counts)
         depths = probe("broker", queue_depths)
         if depths is not FAILED:
-            length = GaugeMetricFamily("celery_queue_length", "Messages waiting in each queue.", labels=["queue"])
-            for queue, depth in sorted(depths.items()):
-                length.add_metric([queue], depth)
-            yield length
-        threshold = GaugeMetricFamily(
-            "celery_queue_length_threshold", "Queue depth above which check_queues reports (settings).", labels=["queue"]
-        )
-        for queue, limit in sorted(settings.QUEUE_DEPTH_THRESHOLDS.items()):
-            threshold.add_metric([queue], limit)
-        yield threshold
-
+            yield _per_queue("celery_queue_length", "Messages waiting in each queue.", depths)
+        yield _per_queue("celery_queue_length_threshold", "Queue depth above which check_queues reports.",
+                         settings.QUEUE_DEPTH_THRESHOLDS)
         workers = probe("workers", workers_seen)
         if workers is not FAILED:
             yield GaugeMetricFamily("celery_workers_up", "Workers whose heartbeat is fresh.", value=len(workers))
@@ -187,14 +191,16 @@ class ProjectCollector:
         if age is not FAILED:  # +Inf when beat wrote no heartbeat lately (the key expires), so alerts fire
             yield GaugeMetricFamily("celery_beat_heartbeat_age_seconds", "Seconds since beat's last heartbeat.",
                                     value=float("inf") if age is None else age)
-
         rows = probe("database", lambda: (
             DeadLetter.objects.filter(resolved_at__isnull=True).count(),
             OutboxMessage.objects.filter(published_at__isnull=True).count(),
         ))
         if rows is not FAILED:
-            yield GaugeMetricFamily("celery_dead_letters_open", "Tasks that gave up and nobody resolved.", value=rows[0])
-            yield GaugeMetricFamily("outbox_unpublished_messages", "Task messages not yet on the broker.", value=rows[1])
+            open_dead_letters, unpublished = rows
+            yield GaugeMetricFamily("celery_dead_letters_open", "Tasks that gave up, unresolved.",
+                                    value=open_dead_letters)
+            yield GaugeMetricFamily("outbox_unpublished_messages", "Task messages not on the broker yet.",
+                                    value=unpublished)
         yield probe_up
 
 

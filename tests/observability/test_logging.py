@@ -39,8 +39,9 @@ def test_the_id_a_click_logs_is_the_id_on_the_worker_s_lines(client, live_worker
 
     client.post(f"/orders/{order.pk}/send-invoice/")
 
-    enqueued = [r.getMessage() for r in caplog.records if r.getMessage().startswith("enqueued orders.send_invoice_email")]
-    task_id = re.fullmatch(r"enqueued orders\.send_invoice_email as task (\S+)", enqueued[0]).group(1)
+    enqueued_line = re.compile(r"enqueued orders\.send_invoice_email as task (\S+)")
+    enqueued = (enqueued_line.fullmatch(record.getMessage()) for record in caplog.records)
+    task_id = next(match for match in enqueued if match).group(1)
     wait_until(
         lambda: f"[orders.send_invoice_email {task_id}] invoice " in live_worker.output(),
         60, "no worker line carries the enqueued task id", live_worker,
