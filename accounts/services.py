@@ -67,8 +67,8 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport:
     """Validate the whole stored file, then upsert its rows by email, one committed batch at a time.
 
     A bad file fails the import before the first write, so it changes nothing. Progress is saved with each
-    batch, so running again (a redelivery after a crash) resumes after the last committed batch, and a
-    finished import is left alone."""
+    batch, so running again (a redelivery after a crash) resumes after the last committed batch; two runs at
+    once commit each batch once, and a finished import is left alone."""
     contact_import = ContactImport.objects.get(pk=contact_import_id)
     if contact_import.is_finished:
         logger.info("%s already finished, nothing to do", contact_import)
@@ -80,10 +80,15 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport:
     except ProjectError as exc:
         return contact_import_fail(contact_import_id=contact_import.pk, message=str(exc))
     _update(contact_import, status=ContactImport.Status.IMPORTING, total_rows=total_rows)
+    offset = contact_import.processed
     with contact_import.file.open("rb") as binary:
-        rows = islice(_data_rows(binary), contact_import.processed, None)
+        rows = islice(_data_rows(binary), offset, None)
         while batch := list(islice(rows, CONTACT_IMPORT_BATCH_SIZE)):
-            _import_batch(contact_import, batch, columns)
+            if not _import_batch(contact_import, batch, columns, offset=offset):
+                logger.info("%s is further along in another run; this run stops", contact_import)
+                contact_import.refresh_from_db()
+                return contact_import
+            offset += len(batch)
     _update(contact_import, status=ContactImport.Status.DONE, finished_at=timezone.now())
     contact_import.refresh_from_db()
     logger.info(
@@ -214,7 +219,10 @@ def _contact_or_error(row: list[str], columns: dict[str, int]) -> Contact | str:
     return Contact(**values)
 
 
-def _import_batch(contact_import: ContactImport, batch: list[tuple[int, list[str]]], columns: dict[str, int]) -> None:
+def _import_batch(
+    contact_import: ContactImport, batch: list[tuple[int, list[str]]], columns: dict[str, int], *, offset: int
+) -> bool:
+    """Commit one batch that starts `offset` rows in; False when another run of the import already did."""
     contacts: dict[str, Contact] = {}  # by email: a repeated address in one statement would be a conflict
     errors = []
     for row_number, row in batch:
@@ -227,6 +235,10 @@ def _import_batch(contact_import: ContactImport, batch: list[tuple[int, list[str
                 ContactImportError(contact_import=contact_import, row_number=row_number, email=email[:254], message=outcome)
             )
     with transaction.atomic():
+        # The import's row lock orders concurrent runs; whoever finds the counter moved on has been overtaken.
+        locked = ContactImport.objects.select_for_update().filter(pk=contact_import.pk)
+        if locked.values_list("processed", flat=True).get() != offset:
+            return False
         existing = Contact.objects.filter(email__in=contacts).count()
         Contact.objects.bulk_create(
             contacts.values(),
@@ -242,6 +254,7 @@ def _import_batch(contact_import: ContactImport, batch: list[tuple[int, list[str
             updated=F("updated") + len(batch) - len(errors) - created,
             failed_rows=F("failed_rows") + len(errors),
         )
+    return True
 
 
 def _update(contact_import: ContactImport, **fields) -> None:

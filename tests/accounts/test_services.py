@@ -121,11 +121,11 @@ def test_a_crash_mid_import_keeps_committed_batches_and_the_rerun_counts_each_ro
     import_batch = services._import_batch
     batches = []
 
-    def database_drops_on_third_batch(*args):
+    def database_drops_on_third_batch(*args, **kwargs):
         batches.append(1)
         if len(batches) == 3:
             raise OperationalError("server closed the connection unexpectedly")
-        import_batch(*args)
+        return import_batch(*args, **kwargs)
 
     monkeypatch.setattr(services, "_import_batch", database_drops_on_third_batch)
     with pytest.raises(OperationalError):
@@ -135,6 +135,29 @@ def test_a_crash_mid_import_keeps_committed_batches_and_the_rerun_counts_each_ro
 
     result = services.contact_import_run(contact_import_id=contact_import.pk)
 
+    assert (result.status, result.processed, result.created, result.updated) == (ContactImport.Status.DONE, 10, 10, 0)
+    assert Contact.objects.count() == 10
+
+
+def test_two_runs_at_once_commit_each_batch_once(staff, monkeypatch):
+    monkeypatch.setattr(services, "CONTACT_IMPORT_BATCH_SIZE", 4)
+    contact_import = services.contact_import_create(
+        uploaded_file=upload(contacts_csv(generated_rows(10))), created_by=staff
+    )
+    import_batch = services._import_batch
+    duplicate = []
+
+    def duplicate_delivery_runs_first(*args, **kwargs):
+        if not duplicate:
+            duplicate.append("running")
+            duplicate.append(services.contact_import_run(contact_import_id=contact_import.pk))
+        return import_batch(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_import_batch", duplicate_delivery_runs_first)
+
+    result = services.contact_import_run(contact_import_id=contact_import.pk)
+
+    assert duplicate[1].status == ContactImport.Status.DONE
     assert (result.status, result.processed, result.created, result.updated) == (ContactImport.Status.DONE, 10, 10, 0)
     assert Contact.objects.count() == 10
 

@@ -85,17 +85,6 @@ def test_a_database_outage_is_retried_then_dead_lettered(eager, monkeypatch):
     assert letter.args == [contact_import.pk] and "OperationalError" in letter.exception
 
 
-def test_an_import_already_running_elsewhere_is_skipped(eager):
-    contact_import = ContactImportFactory()
-
-    with nonoverlapping(f"accounts.import_contacts:{contact_import.pk}", timeout=60):
-        tasks.import_contacts.apply(args=[contact_import.pk])
-
-    contact_import.refresh_from_db()
-    assert contact_import.status == ContactImport.Status.PENDING
-    assert not Contact.objects.exists()
-
-
 def test_cleanup_task_deletes_expired_sessions(eager):
     Session.objects.create(session_key="a" * 32, session_data="", expire_date=timezone.now() - timedelta(days=1))
     Session.objects.create(session_key="b" * 32, session_data="", expire_date=timezone.now() + timedelta(days=1))
