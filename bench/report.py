@@ -24,7 +24,6 @@ def verdict(ok: bool) -> str:
 
 
 def machine_section(results: dict) -> list[str]:
-    database = os.environ["DATABASE_URL"].split("://", 1)[0]
     load = os.getloadavg()
     return [
         "## Machine",
@@ -33,9 +32,9 @@ def machine_section(results: dict) -> list[str]:
         f"- OS: {platform.platform()}; Python {platform.python_version()}",
         f"- Django {version('django')}, Celery {version('celery')}, kombu {version('kombu')}, "
         f"gunicorn {version('gunicorn')}, redis-py {version('redis')}, psycopg {version('psycopg')}",
-        f"- Database: {database}; broker: Redis ({'embedded' if 'EMBEDDED' in os.environ.get('BENCH_REDIS', '') else 'REDIS_URL'})",
-        f"- Run: {results['started']:%Y-%m-%d %H:%M} – {results['finished']:%H:%M} UTC; "
-        f"load average at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
+        f"- Database: {results['database']}; broker and cache: Redis {results['redis']}",
+        f"- Run: {results['started']:%Y-%m-%d %H:%M} – {results['finished']:%H:%M} UTC; load average "
+        f"(1, 5, 15 min) at the start {results['load_at_start']}, at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
         "",
     ]
 
@@ -66,6 +65,11 @@ def throughput_rows(throughput: dict) -> list[str]:
         f"| 2 | trivial task, project worker (2 processes) | — | {throughput['project']:.0f} tasks/s | — |",
         f"| 2 | trivial task, bare Celery app (2 processes) | — | {throughput['bare']:.0f} tasks/s | — |",
         f"| 2 | project ÷ bare | ≥ 0.8 | {ratio:.2f} | {verdict(ratio >= 0.8)} |",
+        f"| 2 | project worker with `--prefetch-multiplier 4` (diagnosis) | — | "
+        f"{throughput['project_prefetch_4']:.0f} tasks/s ({throughput['project_prefetch_4'] / throughput['bare']:.2f} of bare) | — |",
+        f"| 2 | project worker with task events off (diagnosis) | — | "
+        f"{throughput['project_without_events']:.0f} tasks/s "
+        f"({throughput['project_without_events'] / throughput['bare']:.2f} of bare) | — |",
         f"| 2 | trivial task with its result stored by django-celery-results | (report) | "
         f"{throughput['project_stored']:.0f} tasks/s | — |",
     ]
@@ -101,7 +105,11 @@ def write_report(path: Path, results: dict, *, quick: bool) -> None:
     lines = ["# Benchmarks", ""]
     if quick:
         lines += ["**Quick run (`--quick`): short durations for debugging the harness; not the figures of record.**", ""]
-    lines += [Path(__file__).with_name("CONDITIONS.md").read_text().strip(), ""]
+    lines += [
+        "Written by `make bench` (bench/run.py); every figure below comes from that one run. Conditions: "
+        + (results["note"] or "not described (pass `BENCH_ARGS='--note \"…\"'`)."),
+        "",
+    ]
     lines += machine_section(results)
     lines += ["## Figures", "", "| # | what | target | measured | |", "|---|---|---|---|---|"]
     if "web" in results:

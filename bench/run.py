@@ -65,6 +65,7 @@ from django.test import Client  # noqa: E402
 
 from bench import probes  # noqa: E402
 from bench import tasks as bench_tasks  # noqa: E402
+from bench.bare_app import app as BARE_APP  # noqa: E402
 from bench.load import Request, run_open_loop  # noqa: E402
 from core import health, outbox  # noqa: E402
 from core.mailsink import start_mailsink  # noqa: E402
@@ -83,14 +84,14 @@ def process_env(**overrides: str) -> dict[str, str]:
 
 
 def start_project_worker(
-    name: str, *, queues: str = "default", concurrency: int = 2, extra: tuple[str, ...] = ()
+    name: str, *, queues: str = "default", concurrency: int = 2, extra: tuple[str, ...] = (), **env: str
 ) -> ManagedProcess:
     worker = ManagedProcess(
         name,
         [sys.executable, "-m", "celery", "-A", "myproject", "worker", "-Q", queues, "-n", f"{name}@%h",
          "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
          "-I", "bench.tasks", *extra],
-        process_env(),
+        process_env(**env),
         RUN_DIR,
     )
     worker.wait_for_output("ready.", timeout=90)
@@ -267,15 +268,20 @@ def pool_rss(worker: ManagedProcess) -> list[int]:
 
 
 def bench_throughput(count: int) -> dict:
-    results = {}
-    for label, send, start in (
-        ("bare", lambda: __import__("bench.bare_app").bare_app.app.send_task("bare.record_done"),
-         lambda: start_bare_worker("bare-worker")),
-        ("project", lambda: bench_tasks.record_done.apply_async(),
-         lambda: start_project_worker("project-worker")),
-        ("project_stored", lambda: bench_tasks.record_done_stored.apply_async(),
+    """The bare app and the project worker as configured, then one knob at a time to attribute the gap."""
+    record_done = bench_tasks.record_done.apply_async
+    variants = (
+        ("bare", lambda: BARE_APP.send_task("bare.record_done"), lambda: start_bare_worker("bare-worker")),
+        ("project", record_done, lambda: start_project_worker("project-worker")),
+        ("project_prefetch_4", record_done, lambda: start_project_worker(
+            "project-prefetch-worker", extra=("--prefetch-multiplier", "4"))),
+        ("project_without_events", record_done, lambda: start_project_worker(
+            "project-quiet-worker", DJANGO_SETTINGS_MODULE="bench.settings_without_task_events")),
+        ("project_stored", bench_tasks.record_done_stored.apply_async,
          lambda: start_project_worker("project-stored-worker")),
-    ):
+    )
+    results = {}
+    for label, send, start in variants:
         reset_broker()
         prefill(send, count)
         worker = start()
@@ -409,17 +415,35 @@ def bench_import(rows: int) -> dict:
     }
 
 
+def database_version() -> str:
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version}"
+    number = connection.cursor().connection.info.server_version
+    return f"PostgreSQL {number // 10000}.{number % 10000}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs to debug the harness")
     parser.add_argument("--only", default="web,throughput,memory,latency,newsletter,import")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--note", default="", help="the conditions of this run, printed in the report")
     options = parser.parse_args()
     only = set(options.only.split(","))
     quick = options.quick
     controller, sink = start_mailsink(port=free_port())
     os.environ["EMAIL_HOST"], os.environ["EMAIL_PORT"] = "127.0.0.1", str(controller.port)
-    results: dict = {"started": datetime.now(UTC)}
+    results: dict = {
+        "started": datetime.now(UTC),
+        "note": options.note,
+        "database": database_version(),
+        "redis": f"{probes.client().info()['redis_version']} ({'embedded' if _embedded_redis else 'REDIS_URL'})",
+        "load_at_start": ", ".join(f"{value:.2f}" for value in os.getloadavg()),
+    }
     try:
         if "web" in only:
             results["web"] = bench_web(duration=4 if quick else 30, rate=100)
