@@ -1,5 +1,8 @@
 """Contact imports and session cleanup end to end: upload → outbox → a real worker process → the database."""
 
+import os
+import signal
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -71,6 +74,36 @@ def test_a_file_bad_past_the_upload_check_fails_on_the_worker_and_changes_nothin
     assert progress.status == "failed"
     assert progress.error.startswith("The file is not UTF-8 text (line 5002 cannot be read)")
     assert not Contact.objects.exists()
+
+
+def test_an_import_whose_worker_process_is_killed_resumes_and_counts_each_row_once(live_worker, worker_media):
+    total = 30_000
+    with transaction.atomic():
+        contact_import = services.contact_import_create(
+            uploaded_file=upload(contacts_csv(generated_rows(total))), created_by=StaffFactory()
+        )
+        enqueue(tasks.import_contacts, contact_import.pk)
+    running = wait_until(
+        lambda: (current := selectors.contact_import_progress(contact_import=contact_import)).processed and current,
+        60,
+        "contact import never started",
+        live_worker,
+    )
+    assert running.processed < total
+
+    # when: the pool processes die mid-import, as under the OOM killer
+    for child in subprocess.run(["pgrep", "-P", str(live_worker.pid)], capture_output=True, text=True).stdout.split():
+        os.kill(int(child), signal.SIGKILL)
+
+    progress = wait_until(
+        lambda: (current := selectors.contact_import_progress(contact_import=contact_import)).finished and current,
+        120,
+        "contact import never finished after the crash",
+        live_worker,
+    )
+    assert (progress.status, progress.processed, progress.created, progress.updated) == ("done", total, total, 0)
+    assert Contact.objects.count() == total
+    assert "WorkerLostError" in live_worker.output()
 
 
 def test_expired_sessions_are_cleaned_up_by_a_real_worker(live_worker):
