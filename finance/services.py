@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 CHARGE_CURRENCY = "EUR"  # the shop's prices are in euro, like the ECB's reference rates
 EXCHANGE_RATES_TIMEOUT_SECONDS = 10
+EXCHANGE_RATES_MAX_BYTES = 1_000_000  # the ECB's feed is about 2 kB; anything this big is not that feed
 ECB_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
 
 
@@ -145,8 +146,9 @@ def exchange_rates_parse(content: bytes) -> tuple[date, dict[str, Decimal]]:
         try:
             rate = Decimal(raw_rate)
         except InvalidOperation:
-            rate = Decimal(0)
-        if len(currency) != 3 or not currency.isalpha() or not currency.isupper() or not rate.is_finite() or rate <= 0:
+            rate = None
+        if rate is None or not rate.is_finite() or rate <= 0 or not (len(currency) == 3 and currency.isalpha()
+                                                                      and currency.isupper()):
             raise ProjectError(f"Exchange-rate feed rejected: bad rate {currency!r}={raw_rate!r}.")
         rates[currency] = rate
     if not rates:
@@ -157,13 +159,16 @@ def exchange_rates_parse(content: bytes) -> tuple[date, dict[str, Decimal]]:
 def _fetch(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=EXCHANGE_RATES_TIMEOUT_SECONDS) as response:
-            return response.read()
+            content = response.read(EXCHANGE_RATES_MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:
             raise ExchangeRateFeedUnavailable(f"{url} answered {exc.code}") from exc
         raise ProjectError(f"Exchange-rate feed rejected: {url} answered {exc.code}.") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    except OSError as exc:  # URLError, timeouts, refused and reset connections
         raise ExchangeRateFeedUnavailable(f"{url} unreachable: {exc}") from exc
+    if len(content) > EXCHANGE_RATES_MAX_BYTES:
+        raise ProjectError(f"Exchange-rate feed rejected: larger than {EXCHANGE_RATES_MAX_BYTES} bytes.")
+    return content
 
 
 # --- Revenue report ---------------------------------------------------------------------------------

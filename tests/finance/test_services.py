@@ -133,6 +133,8 @@ def test_exchange_rates_are_stored_with_the_feed_date(feed_server):
         (ECB_FEED.replace(b"rate='1.0812'", b"rate='n/a'"), "bad rate"),
         (ECB_FEED.replace(b"time='2026-11-20'", b"time='yesterday'"), "bad date"),
         (ECB_FEED.replace(b"time='2026-11-20'", b"date='2026-11-20'"), "expected one dated Cube"),
+        (ECB_FEED.replace(b"currency='USD'", b"currency='usd'"), "bad rate"),
+        (ECB_FEED + b"<!--" + b"x" * services.EXCHANGE_RATES_MAX_BYTES + b"-->", "larger than"),
     ],
 )
 def test_a_malformed_feed_is_rejected_and_previous_rates_kept(feed_server, body, problem):

@@ -3,11 +3,12 @@
 import pytest
 from django.db import transaction
 
+from core.models import DeadLetter
 from core.outbox import enqueue
 from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from orders import tasks
-from orders.models import Order, Product
+from orders.models import Customer, Order, Product
 from orders.pipeline import pipeline_request
 from tests.factories import OrderFactory, ProductFactory
 from tests.support.processes import wait_until
@@ -54,3 +55,20 @@ def test_a_shortage_fails_the_order_and_runs_no_later_step(live_worker, mailsink
     assert not Charge.objects.filter(order=order).exists()
     assert Product.objects.get(pk=product.pk).stock == 1
     assert mailsink.to(order.customer.email) == []
+
+
+def test_a_step_that_breaks_fails_the_order_through_the_error_callback(live_worker, mailsink):
+    order = OrderFactory()
+    # An address with a line break makes the mail library refuse it: a bug in the data, not a blip.
+    Customer.objects.filter(pk=order.customer_id).update(email="buyer@example.com\nBcc: everyone@example.com")
+
+    queue_pipeline(order)
+
+    failed = wait_until(
+        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(), 60, "order never failed",
+        live_worker,
+    )
+    assert failed.failure_reason.startswith("Step orders.send_order_confirmation could not complete")
+    assert Charge.objects.get(order=order).status == Charge.Status.SUCCEEDED
+    assert failed.inventory_updated_at is None
+    assert DeadLetter.objects.filter(task_name="orders.send_order_confirmation", args=[order.pk]).exists()
