@@ -87,12 +87,12 @@ def _on_failure(sender=None, **_kwargs):
     task_count(task_name=sender.name, state="failed")
 
 
-def _on_retry(request=None, **_kwargs):
-    task_count(task_name=request.task, state="retried")
+def _on_retry(sender=None, **_kwargs):
+    task_count(task_name=sender.name, state="retried")
 
 
-def _on_revoked(request=None, **_kwargs):
-    task_count(task_name=request.name, state="revoked")
+def _on_revoked(sender=None, **_kwargs):
+    task_count(task_name=sender.name, state="revoked")
 
 
 def task_signals_connect() -> None:

@@ -4,10 +4,13 @@ Prometheus needs, in a format promtool accepts."""
 import subprocess
 
 import pytest
+from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from myproject.celery import app
 from tests.factories import OrderFactory
-from tests.support.processes import wait_until
+from tests.support.embedded import free_port
+from tests.support.processes import start_worker, wait_until
 
 TOKEN = "scrape-token-for-tests"
 
@@ -105,3 +108,22 @@ def test_a_real_worker_s_tasks_are_counted_and_promtool_accepts_the_output(
     exposition.write_text(scrape(client))
     checked = subprocess.run(["promtool", "check", "metrics"], stdin=exposition.open(), capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_after_a_transient_error_is_counted(client, metrics_token, process_logs, private_broker_url):
+    order = OrderFactory()
+    retried = ("celery_tasks_total", frozenset({"task": "orders.send_invoice_email", "state": "retried"}.items()))
+    before = samples(scrape(client)).get(retried, 0)
+    broker_of_its_own = private_broker_url.removesuffix("/0") + "/1"
+    worker = start_worker(
+        process_logs, name="no-mail-server-worker", queues="email", concurrency=1,
+        CELERY_BROKER_URL=broker_of_its_own, EMAIL_PORT=str(free_port()),  # nothing listens: connection refused
+    )
+    try:
+        with Connection(broker_of_its_own) as connection:
+            app.send_task("orders.send_invoice_email", args=[order.pk], queue="email", connection=connection)
+
+        wait_until(lambda: samples(scrape(client)).get(retried, 0) > before, 60, "no retry was counted", worker)
+    finally:
+        worker.stop()
