@@ -232,7 +232,9 @@ def _import_batch(
         else:
             email = row[columns["email"]].strip() if columns["email"] < len(row) else ""
             errors.append(
-                ContactImportError(contact_import=contact_import, row_number=row_number, email=email[:254], message=outcome)
+                ContactImportError(
+                    contact_import=contact_import, row_number=row_number, email=email[:254], message=outcome
+                )
             )
     with transaction.atomic():
         # The import's row lock orders concurrent runs; whoever finds the counter moved on has been overtaken.

@@ -15,7 +15,10 @@ def contacts_csv(rows, header=("email", "name", "company", "phone"), encoding="u
 
 
 def generated_rows(count: int, *, start: int = 0) -> list[tuple[str, str, str, str]]:
-    return [(f"person{n}@example.com", f"Person {n}", f"Company {n % 97}", f"+49 30 {n:07d}") for n in range(start, start + count)]
+    return [
+        (f"person{n}@example.com", f"Person {n}", f"Company {n % 97}", f"+49 30 {n:07d}")
+        for n in range(start, start + count)
+    ]
 
 
 def upload(content: bytes, name: str = "contacts.csv") -> SimpleUploadedFile:
