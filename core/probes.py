@@ -1,8 +1,4 @@
-"""Container liveness probes: `python -m core.probes web|worker|beat|flower|relay` exits 0 when that process lives.
-
-They test the process itself, not its dependencies: a worker is alive while it keeps touching its heartbeat
-file; web is alive while it answers /healthz with its JSON report, even a 503 one (a missing worker is for
-/healthz to report, not a reason to restart the web container)."""
+"""Container liveness probes: `python -m core.probes web|worker|beat|flower|relay` exits 0 while it lives."""
 
 import json
 import os
@@ -19,6 +15,8 @@ RELAY_STALE_SECONDS = 120
 
 
 def web() -> str | None:
+    """Alive while /healthz answers with its JSON report, even a 503 one: a missing worker is for /healthz to
+    report, not a reason to restart the web container."""
     from django.conf import settings
 
     request = urllib.request.Request(
@@ -39,6 +37,7 @@ def web() -> str | None:
 
 
 def worker() -> str | None:
+    """Alive while its heartbeat file is fresh: no broker round trip per probe, unlike `celery inspect ping`."""
     from django.conf import settings
 
     return _fresh("worker", settings.HEARTBEAT_INTERVAL_SECONDS * 3)
