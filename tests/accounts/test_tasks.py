@@ -2,6 +2,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.sessions.models import Session
 from django.db import OperationalError
 from django.utils import timezone
@@ -83,6 +84,23 @@ def test_a_database_outage_is_retried_then_dead_lettered(eager, monkeypatch):
     assert len(calls) == 1 + tasks.import_contacts.max_retries
     letter = DeadLetter.objects.get(task_name="accounts.import_contacts")
     assert letter.args == [contact_import.pk] and "OperationalError" in letter.exception
+
+
+def test_an_import_over_its_time_limit_is_failed_with_a_message_and_dead_lettered(eager, monkeypatch):
+    contact_import = ContactImportFactory()
+
+    def too_slow(**kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "contact_import_run", too_slow)
+
+    result = tasks.import_contacts.apply(args=[contact_import.pk])
+
+    assert result.failed()
+    contact_import.refresh_from_db()
+    assert contact_import.status == ContactImport.Status.FAILED
+    assert contact_import.error.startswith("The import took too long and was stopped")
+    assert DeadLetter.objects.get(task_name="accounts.import_contacts").attempts == 1
 
 
 def test_cleanup_task_deletes_expired_sessions(eager):
