@@ -75,7 +75,7 @@ class Command(BaseCommand):
             + f"  Admin:   {base}admin/\n"
             + f"  Flower:  http://127.0.0.1:{env['FLOWER_PORT']}/   ({flower_user} / FLOWER_BASIC_AUTH)\n"
             + f"  Health:  {base}healthz\n"
-            + "  Mail:    .run/mail/*.eml\n"
+            + f"  Mail:    {settings.RUN_DIR / 'mail'}/*.eml\n"
             + "Press Ctrl-C to stop everything.\n"
         )
 
