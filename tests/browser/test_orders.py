@@ -56,6 +56,8 @@ def test_send_invoice_works_without_javascript(browser, web_server, live_worker,
 
 def test_a_customer_opening_another_customers_order_gets_404(page, sign_in):
     mine, theirs = OrderFactory(), OrderFactory()
+    page.goto("/login/")
+    page.screenshot(path=SCREENSHOTS / "sign-in.png")
     sign_in(mine.customer.user)
 
     response = page.goto(f"/orders/{theirs.pk}/")
