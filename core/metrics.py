@@ -33,8 +33,17 @@ def _bucket_for(seconds: float, buckets: tuple[float, ...]) -> str:
     return next((str(bound) for bound in buckets if seconds <= bound), "+Inf")
 
 
+# After a failed write, skip writes this long: an unreachable Redis would otherwise add its connect
+# timeout (2 s) to every request and task.
+RECORDING_PAUSE_AFTER_FAILURE = 10.0
+_recording_paused_until = 0.0
+
+
 def _record(counter: tuple | None = None, histogram: tuple | None = None) -> None:
-    """Increment a counter and/or observe a histogram; a Redis blip costs a sample, never the work."""
+    """Increment a counter and/or observe a histogram; a Redis outage costs samples, never the work."""
+    global _recording_paused_until
+    if time.monotonic() < _recording_paused_until:
+        return
     try:
         pipe = redis_client().pipeline(transaction=False)
         if counter is not None:
@@ -47,7 +56,8 @@ def _record(counter: tuple | None = None, histogram: tuple | None = None) -> Non
             pipe.hincrbyfloat(key, f"{prefix}{SEPARATOR}sum", seconds)
         pipe.execute()
     except Exception as exc:
-        logger.debug("metric not recorded: %r", exc)
+        _recording_paused_until = time.monotonic() + RECORDING_PAUSE_AFTER_FAILURE
+        logger.warning("metrics not recorded for %.0f s: %r", RECORDING_PAUSE_AFTER_FAILURE, exc)
 
 
 def request_observe(*, method: str, view: str, status: int, seconds: float) -> None:

@@ -96,3 +96,9 @@ def send_to_observed(private_broker_url):
             return app.send_task(task_name, args=list(args), queue=queue, connection=connection).id
 
     return send
+
+
+@pytest.fixture(autouse=True)
+def metrics_recording_on(monkeypatch):
+    """A test that made Redis unreachable must not pause recording for the next one."""
+    monkeypatch.setattr("core.metrics._recording_paused_until", 0.0)

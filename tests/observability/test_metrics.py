@@ -4,6 +4,7 @@ Prometheus needs, in a format promtool accepts."""
 import subprocess
 
 import pytest
+import redis
 from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -127,3 +128,15 @@ def test_a_retry_after_a_transient_error_is_counted(client, metrics_token, proce
         wait_until(lambda: samples(scrape(client)).get(retried, 0) > before, 60, "no retry was counted", worker)
     finally:
         worker.stop()
+
+
+@pytest.mark.django_db
+def test_pages_answer_while_the_metrics_redis_is_unreachable(client, metrics_token, monkeypatch):
+    unreachable = redis.Redis(port=free_port(), socket_connect_timeout=2)
+    monkeypatch.setattr("core.metrics.redis_client", lambda: unreachable)
+
+    responses = [client.get("/login/") for _ in range(3)]
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert samples(scraped.content.decode())[("app_probe_up", frozenset({"probe": "redis"}.items()))] == 0
