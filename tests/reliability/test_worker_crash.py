@@ -1,5 +1,5 @@
-"""A worker killed with SIGKILL in the middle of sending invoices, the whole worker and only a pool child:
-every task completes, and every invoice is emailed exactly once."""
+"""A worker killed with SIGKILL in the middle of sending invoices and charging orders, the whole worker and
+only a pool child: every task completes, every invoice is emailed once and every order charged once."""
 
 import os
 import signal
@@ -9,14 +9,18 @@ import pytest
 from django.db import transaction
 
 from core import outbox
+from finance import services as finance_services
+from finance import tasks as finance_tasks
+from finance.gateways import SimulatedGateway
+from finance.models import Charge
 from orders import tasks
-from orders.models import Invoice
+from orders.models import Invoice, Order
 from tests.factories import OrderFactory
 from tests.support.processes import start_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-INVOICES = 20
+ORDERS = 20
 # 20 kills in all: whole-worker kills cost a restart and a visibility timeout each, so fewer of them.
 WHOLE_WORKER_KILLS = 5
 POOL_CHILD_KILLS = 15
@@ -25,19 +29,32 @@ POOL_CHILD_KILLS = 15
 SHORT_VISIBILITY_TIMEOUT = "10"
 
 
-def enqueue_invoices(count: int) -> list[int]:
-    order_ids = [OrderFactory().pk for _ in range(count)]
+def enqueue_invoices_and_charges(count: int) -> list[int]:
+    orders = [OrderFactory() for _ in range(count)]
     with transaction.atomic():
-        for order_id in order_ids:
-            outbox.enqueue(tasks.send_invoice_email, order_id)
-    return order_ids
+        for order in orders:
+            finance_services.charge_request(order=order)
+            outbox.enqueue(finance_tasks.charge_customer, order.pk)
+            outbox.enqueue(tasks.send_invoice_email, order.pk)
+    return [order.pk for order in orders]
 
 
 def start_crash_worker(process_logs, sink, name: str):
     return start_worker(
-        process_logs, name=name, queues="email", concurrency=2, EMAIL_PORT=str(sink.port),
+        process_logs, name=name, queues="email,default", concurrency=2, EMAIL_PORT=str(sink.port),
+        PAYMENT_GATEWAY_LATENCY_MS="300",  # a window for kills to land mid-charge too
         CELERY_VISIBILITY_TIMEOUT=SHORT_VISIBILITY_TIMEOUT, DJANGO_MEDIA_ROOT=str(process_logs / "media"),
     )
+
+
+def assert_each_order_charged_once(order_ids, worker):
+    wait_until(
+        lambda: Charge.objects.filter(order_id__in=order_ids, status=Charge.Status.SUCCEEDED).count() == len(order_ids),
+        120, "not every order was charged", worker,
+    )
+    assert Charge.objects.filter(order_id__in=order_ids).count() == len(order_ids)
+    for order in Order.objects.filter(pk__in=order_ids):
+        assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1, f"order {order.pk} debited twice"
 
 
 def assert_each_invoice_emailed_once(order_ids, sink, worker):
@@ -53,7 +70,7 @@ def assert_each_invoice_emailed_once(order_ids, sink, worker):
 
 def test_killing_the_whole_worker_mid_task_loses_and_doubles_nothing(holding_mailsink, process_logs):
     # given invoices queued and a worker sending them
-    order_ids = enqueue_invoices(INVOICES)
+    order_ids = enqueue_invoices_and_charges(ORDERS)
     worker = start_crash_worker(process_logs, holding_mailsink, "crash-whole-0")
 
     # when the worker and its pool are killed while a mail is in flight, again and again
@@ -66,13 +83,14 @@ def test_killing_the_whole_worker_mid_task_loses_and_doubles_nothing(holding_mai
     # then every task completed (redelivered after the visibility timeout on Redis, at once on AMQP)
     try:
         assert_each_invoice_emailed_once(order_ids, holding_mailsink, worker)
+        assert_each_order_charged_once(order_ids, worker)
     finally:
         worker.stop()
 
 
 def test_killing_a_pool_child_mid_task_loses_and_doubles_nothing(holding_mailsink, process_logs):
     # given invoices queued and a worker sending them
-    order_ids = enqueue_invoices(INVOICES)
+    order_ids = enqueue_invoices_and_charges(ORDERS)
     worker = start_crash_worker(process_logs, holding_mailsink, "crash-child")
 
     # when one pool child is killed while its mail is in flight, again and again
@@ -85,6 +103,7 @@ def test_killing_a_pool_child_mid_task_loses_and_doubles_nothing(holding_mailsin
 
         # then the requeued tasks ran (reject_on_worker_lost) and nothing was sent twice
         assert_each_invoice_emailed_once(order_ids, holding_mailsink, worker)
+        assert_each_order_charged_once(order_ids, worker)
         assert "WorkerLostError" in worker.output()
     finally:
         worker.stop()
