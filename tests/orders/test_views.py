@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -173,3 +174,15 @@ def test_a_failed_pipeline_shows_the_step_and_the_reason(client):
     assert 'id="job-pipeline" data-state="failed"' in page and "Not enough stock of Mug" in page
     assert '<li class="step failed" data-state="failed">Validate</li>' in page
     assert "hx-trigger" not in page
+
+
+@pytest.mark.parametrize("action", ["send-invoice", "charge", "run-pipeline"])
+def test_every_action_refuses_a_post_without_the_csrf_token(action):
+    order = OrderFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(order.customer.user)
+
+    response = client.post(f"/orders/{order.pk}/{action}/", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 403
+    assert not OutboxMessage.objects.exists()
