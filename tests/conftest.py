@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from core.redis import redis_client
 from tests.support import embedded
-from tests.support.processes import start_worker
+from tests.support.processes import shared_worker, stop_shared_worker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,11 +39,16 @@ def process_logs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def live_worker(django_db_setup, django_db_blocker, process_logs):
-    """One real worker process on every queue for the session; tests using it need transactional_db."""
-    worker = start_worker(process_logs, DJANGO_MEDIA_ROOT=str(process_logs / "media"))
-    yield worker
-    worker.stop()
+def shared_worker_stopped_at_exit():
+    yield
+    stop_shared_worker()
+
+
+@pytest.fixture
+def live_worker(django_db_setup, process_logs, shared_worker_stopped_at_exit):
+    """A real worker process on every queue, kept across tests until a test starts its own workers;
+    tests using it need transactional_db."""
+    return shared_worker(process_logs, DJANGO_MEDIA_ROOT=str(process_logs / "media"))
 
 
 @pytest.fixture(autouse=True)

@@ -44,7 +44,9 @@ def process_env(**overrides: str) -> dict[str, str]:
 class ManagedProcess:
     """A child process with its output in a log file, stopped (and its group killed) on exit."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path):
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path, *, shared: bool = False):
+        if "worker" in command and not shared:
+            stop_shared_worker()  # a test's own worker must not share its queues with the suite's worker
         self.name = name
         self.command = command
         self.log_path = log_dir / f"{name}.log"
@@ -104,9 +106,27 @@ def celery_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "myproject", *args]
 
 
+_shared_worker: ManagedProcess | None = None
+
+
+def shared_worker(log_dir: Path, **env: str) -> ManagedProcess:
+    """The suite's worker on every queue, started on first use and again after a test ran its own."""
+    global _shared_worker
+    if _shared_worker is None or not _shared_worker.alive():
+        _shared_worker = start_worker(log_dir, name="worker", shared=True, **env)
+    return _shared_worker
+
+
+def stop_shared_worker() -> None:
+    global _shared_worker
+    if _shared_worker is not None:
+        _shared_worker.stop()
+        _shared_worker = None
+
+
 def start_worker(
     log_dir: Path, *, queues: str = "default,email,bulk", name: str = "worker", concurrency: int = 2,
-    extra: tuple[str, ...] = (), **env: str,
+    extra: tuple[str, ...] = (), shared: bool = False, **env: str,
 ) -> ManagedProcess:
     worker = ManagedProcess(
         name,
@@ -116,6 +136,7 @@ def start_worker(
         ),
         process_env(**env),
         log_dir,
+        shared=shared,
     )
     worker.wait_for_output("ready.", timeout=60)
     return worker
