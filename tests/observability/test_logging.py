@@ -13,23 +13,27 @@ from tests.support.processes import wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def json_lines(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+def lines_of(worker, task_id: str) -> list[dict]:
+    lines = (json.loads(line) for line in worker.output().splitlines() if line.startswith("{"))
+    return [line for line in lines if line.get("task_id") == task_id]
 
 
-def test_worker_logs_are_json_carrying_task_id_and_name(observed_worker, send_to_observed, mailsink):
+def test_worker_logs_are_json_carrying_task_id_and_name(observed_worker, send_to_observed):
     order = OrderFactory()
 
     task_id = send_to_observed("orders.send_invoice_email", order.pk, queue="email")
 
-    lines = wait_until(
-        lambda: [line for line in json_lines(observed_worker.output()) if line.get("task_id") == task_id],
-        60, "the task logged nothing with its id", observed_worker,
-    )
+    def when_finished():
+        lines = lines_of(observed_worker, task_id)
+        return lines if any("succeeded" in line["message"] for line in lines) else None
+
+    lines = wait_until(when_finished, 60, "the task never logged its success with its id", observed_worker)
     sent = next(line for line in lines if line["message"].startswith("invoice "))
     assert sent["task_name"] == "orders.send_invoice_email"
     assert sent["message"].endswith(f"sent to {order.customer.email}")
     assert {"asctime", "levelname", "name"} <= sent.keys()
+    received = next(line for line in lines if line["message"].endswith("received"))
+    assert received["task_name"] == "orders.send_invoice_email"
 
 
 def test_the_id_a_click_logs_is_the_id_on_the_worker_s_lines(client, live_worker, mailsink, caplog):
