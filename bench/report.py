@@ -128,9 +128,10 @@ def write_report(path: Path, results: dict, *, quick: bool) -> None:
         web = results["web"]
         lines += [
             "",
-            f"Web server: {web['config']}. All {web['sent_with']} Send invoice requests were checked afterwards: "
-            f"{web['invoices_requested']} invoices requested, {web['email_queue_length']} messages waiting in the "
-            "`email` queue.",
+            f"Web server: {web['config']}. Checked afterwards: {web['invoices_requested']} of the "
+            f"{web['sent_with']} measured Send invoice requests left a requested invoice, and the `email` queue "
+            f"held {web['email_queue_length']} messages (measured requests plus up to {web['warm_up_posts']} "
+            "warm-up requests).",
         ]
         errors = web["with"]["first_errors"] + web["without"]["first_errors"]
         if errors:
