@@ -2,6 +2,7 @@
 
 import os
 
+import click
 from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
@@ -9,6 +10,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 app = Celery("myproject")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# `celery call` and friends load the django-db result backend before any worker fixup has set Django up;
+# a preload option with a default makes Celery send user_preload_options for every command.
+app.user_options["preload"].add(
+    click.Option(["--django-setup/--no-django-setup"], default=True, help="Set Django up before the command.")
+)
+
+
+@signals.user_preload_options.connect
+def set_up_django_for_commands(options, **_kwargs):
+    if options.get("django_setup"):
+        import django
+
+        django.setup()
 
 
 @signals.setup_logging.connect

@@ -1,0 +1,43 @@
+"""The Celery command line an operator uses: `inspect registered` lists every task, `call` runs one."""
+
+import json
+import subprocess
+
+import pytest
+from django.utils.module_loading import autodiscover_modules
+
+from myproject.celery import app
+from orders.models import Invoice
+from tests.factories import OrderFactory
+from tests.support.processes import ROOT, celery_command, process_env, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_celery(*args: str) -> str:
+    result = subprocess.run(
+        celery_command(*args), cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_inspect_registered_lists_every_project_task(live_worker):
+    autodiscover_modules("tasks")
+    project_tasks = {name for name in app.tasks if not name.startswith("celery.")}
+
+    output = run_celery("inspect", "registered", "--json", "--timeout", "10")
+
+    registered = {task.split()[0] for tasks in json.loads(output).values() for task in tasks}
+    assert project_tasks <= registered
+    assert {"orders.send_invoice_email", "finance.charge_customer", "notifications.send_daily_digest",
+            "accounts.import_contacts"} <= registered
+
+
+def test_celery_call_runs_a_task_by_name(live_worker, mailsink):
+    order = OrderFactory()
+
+    run_celery("call", "orders.send_invoice_email", "--args", json.dumps([order.pk]), "--queue", "email")
+
+    wait_until(lambda: mailsink.to(order.customer.email), 60, "invoice from `celery call` never arrived", live_worker)
+    assert Invoice.objects.get(order=order).sent_at is not None
