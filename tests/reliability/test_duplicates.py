@@ -1,0 +1,64 @@
+"""Duplicates on real workers: one order charged ten times at once is debited once, and the daily digest
+fired twice on one day sends one email per subscriber."""
+
+import pytest
+from celery import group
+from django.db import transaction
+
+from finance import services as finance_services
+from finance import tasks as finance_tasks
+from finance.gateways import SimulatedGateway
+from finance.models import Charge
+from notifications import tasks as notification_tasks
+from tests.factories import OrderFactory
+from tests.notifications.factories import SubscriberFactory
+from tests.support.processes import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONCURRENT_CHARGES = 10
+
+
+def test_ten_concurrent_charges_of_one_order_debit_once(live_worker):
+    # given an order with a pending charge
+    order = OrderFactory()
+    with transaction.atomic():
+        finance_services.charge_request(order=order)
+
+    # when ten charge tasks for it are delivered at once
+    task_ids = [result.id for result in group(
+        finance_tasks.charge_customer.si(order.pk) for _ in range(CONCURRENT_CHARGES)
+    ).apply_async().results]
+
+    # then all ten finished, one charge row succeeded and the gateway debited once
+    wait_until(
+        lambda: all(f"[{task_id}] succeeded" in live_worker.output() for task_id in task_ids), 90,
+        "not every charge task finished", live_worker,
+    )
+    assert list(Charge.objects.filter(order=order).values_list("status", flat=True)) == [Charge.Status.SUCCEEDED]
+    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+
+
+def digest_batches_in_flight(log: str) -> int:
+    """Batches the runs published (each is received before its run succeeds) minus those finished."""
+    lines = [line for line in log.splitlines() if "Task notifications.send_digest_batch[" in line]
+    return sum(line.endswith("received") for line in lines) - sum(" succeeded in " in line for line in lines)
+
+
+def test_the_digest_fired_twice_on_one_day_sends_one_email_each(live_worker, mailsink):
+    # given three subscribers
+    subscribers = SubscriberFactory.create_batch(3)
+
+    # when beat (or a person in admin) fires the day's digest twice
+    first = notification_tasks.send_daily_digest.delay("2026-11-21")
+    second = notification_tasks.send_daily_digest.delay("2026-11-21")
+
+    # then each subscriber gets exactly one digest, once both runs and their batches are done
+    for subscriber in subscribers:
+        wait_until(lambda: mailsink.to(subscriber.email), 60, "a digest never arrived", live_worker)
+    wait_until(
+        lambda: all(f"[{run.id}] succeeded" in live_worker.output() for run in (first, second)), 60,
+        "a digest run never finished", live_worker,
+    )
+    wait_until(lambda: digest_batches_in_flight(live_worker.output()) == 0, 60, "batches never ran", live_worker)
+    assert [len(mailsink.to(subscriber.email)) for subscriber in subscribers] == [1, 1, 1]
