@@ -105,11 +105,12 @@ def _working_dir(port: int) -> str:
 @pytest.fixture
 def app_broker():
     """Points this process's Celery app (the web side, which publishes) at another broker for one test."""
-    original = app.conf.broker_url
+    original = app.conf.broker_url, app.conf.broker_write_url
 
-    def use(url: str) -> None:
-        app.conf.broker_url = url
+    def use(url: str, write_url: str | None = None) -> None:
+        # Celery fills broker_write_url from a CELERY_BROKER_URL environment variable: set both.
+        app.conf.broker_url, app.conf.broker_write_url = url, write_url or url
         app.close()  # drop pooled connections to the old broker
 
     yield use
-    use(original)
+    use(*original)
