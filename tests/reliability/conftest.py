@@ -17,6 +17,12 @@ def broker_is_redis() -> bool:
     return settings.CELERY_BROKER_URL.startswith("redis")
 
 
+def digest_batches_in_flight(log: str) -> int:
+    """Batches the runs published (each is received before its run succeeds) minus those finished."""
+    lines = [line for line in log.splitlines() if "Task notifications.send_digest_batch[" in line]
+    return sum(line.endswith("received") for line in lines) - sum(" succeeded in " in line for line in lines)
+
+
 redis_broker_only = pytest.mark.skipif(
     not broker_is_redis(), reason="Redis-specific: the amqp pass proves the same property in its own test"
 )

@@ -12,6 +12,7 @@ from finance.models import Charge
 from notifications import tasks as notification_tasks
 from tests.factories import OrderFactory
 from tests.notifications.factories import SubscriberFactory
+from tests.reliability.conftest import digest_batches_in_flight
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,12 +38,6 @@ def test_ten_concurrent_charges_of_one_order_debit_once(live_worker):
     )
     assert list(Charge.objects.filter(order=order).values_list("status", flat=True)) == [Charge.Status.SUCCEEDED]
     assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
-
-
-def digest_batches_in_flight(log: str) -> int:
-    """Batches the runs published (each is received before its run succeeds) minus those finished."""
-    lines = [line for line in log.splitlines() if "Task notifications.send_digest_batch[" in line]
-    return sum(line.endswith("received") for line in lines) - sum(" succeeded in " in line for line in lines)
 
 
 def test_the_digest_fired_twice_on_one_day_sends_one_email_each(live_worker, mailsink):
