@@ -2,7 +2,6 @@
 mid-task, a private Redis a test may kill, and the broker this pass runs against."""
 
 import asyncio
-import threading
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,7 +23,9 @@ def digest_batches_in_flight(log: str) -> int:
 
 
 redis_broker_only = pytest.mark.skipif(
-    not broker_is_redis(), reason="Redis-specific: the amqp pass proves the same property in its own test"
+    not broker_is_redis(),
+    reason="Redis broker behaviour (AOF persistence, visibility timeout): RabbitMQ has no visibility timeout, "
+    "and its shared server is not one a test may kill",
 )
 
 

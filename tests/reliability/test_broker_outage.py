@@ -4,6 +4,7 @@
 import base64
 import json
 import signal
+import sys
 import time
 
 import pytest
@@ -28,11 +29,9 @@ EVERYSEC_FLUSH_WAIT = 1.5
 RELAY_GRACE_WAIT = 2.5
 
 
-def relay(process_logs, broker_url: str, name: str = "relay", *args: str) -> ManagedProcess:
-    import sys
-
+def relay(process_logs, broker_url: str, name: str = "relay") -> ManagedProcess:
     return ManagedProcess(
-        name, [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2", *args],
+        name, [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
         process_env(CELERY_BROKER_URL=broker_url), process_logs,
     )
 
