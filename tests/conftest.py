@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from core.redis import redis_client
 from tests.support import embedded
-from tests.support.processes import shared_worker, stop_shared_worker
+from tests.support.processes import shared_worker, stop_shared
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,13 +39,13 @@ def process_logs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def shared_worker_stopped_at_exit():
+def shared_processes_stopped_at_exit():
     yield
-    stop_shared_worker()
+    stop_shared()
 
 
 @pytest.fixture
-def live_worker(django_db_setup, process_logs, shared_worker_stopped_at_exit):
+def live_worker(django_db_setup, process_logs, shared_processes_stopped_at_exit):
     """A real worker process on every queue, kept across tests until a test starts its own workers;
     tests using it need transactional_db."""
     return shared_worker(process_logs, DJANGO_MEDIA_ROOT=str(process_logs / "media"))

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.embedded import free_port
-from tests.support.processes import ManagedProcess, celery_command, process_env, wait_until
+from tests.support.processes import ManagedProcess, process_env, shared_beat, wait_until
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -40,14 +40,9 @@ def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def live_beat(django_db_setup, django_db_blocker, process_logs):
-    beat = ManagedProcess(
-        "beat", celery_command("beat", "--loglevel", "INFO", "--pidfile", ""), process_env(), process_logs
-    )
-    beat.wait_for_output("beat: Starting", timeout=60)
-    yield beat
-    beat.stop()
+@pytest.fixture
+def live_beat(django_db_setup, process_logs, shared_processes_stopped_at_exit):
+    return shared_beat(process_logs)
 
 
 @pytest.fixture(scope="session")

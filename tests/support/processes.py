@@ -45,8 +45,11 @@ class ManagedProcess:
     """A child process with its output in a log file, stopped (and its group killed) on exit."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path, *, shared: bool = False):
-        if "worker" in command and not shared:
-            stop_shared_worker()  # a test's own worker must not share its queues with the suite's worker
+        if not shared:
+            # A test's own worker or beat must not share queues or schedules with the suite's shared one.
+            for role in ("worker", "beat"):
+                if role in command:
+                    stop_shared(role)
         self.name = name
         self.command = command
         self.log_path = log_dir / f"{name}.log"
@@ -106,22 +109,32 @@ def celery_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "myproject", *args]
 
 
-_shared_worker: ManagedProcess | None = None
+_shared: dict[str, ManagedProcess] = {}
 
 
 def shared_worker(log_dir: Path, **env: str) -> ManagedProcess:
     """The suite's worker on every queue, started on first use and again after a test ran its own."""
-    global _shared_worker
-    if _shared_worker is None or not _shared_worker.alive():
-        _shared_worker = start_worker(log_dir, name="worker", shared=True, **env)
-    return _shared_worker
+    if "worker" not in _shared or not _shared["worker"].alive():
+        _shared["worker"] = start_worker(log_dir, name="worker", shared=True, **env)
+    return _shared["worker"]
 
 
-def stop_shared_worker() -> None:
-    global _shared_worker
-    if _shared_worker is not None:
-        _shared_worker.stop()
-        _shared_worker = None
+def shared_beat(log_dir: Path) -> ManagedProcess:
+    """The suite's beat, started on first use and again after a test ran its own."""
+    if "beat" not in _shared or not _shared["beat"].alive():
+        beat = ManagedProcess(
+            "beat", celery_command("beat", "--loglevel", "INFO", "--pidfile", ""), process_env(), log_dir, shared=True
+        )
+        beat.wait_for_output("beat: Starting", timeout=60)
+        _shared["beat"] = beat
+    return _shared["beat"]
+
+
+def stop_shared(role: str | None = None) -> None:
+    for name in [role] if role else list(_shared):
+        process = _shared.pop(name, None)
+        if process is not None:
+            process.stop()
 
 
 def start_worker(
