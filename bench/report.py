@@ -50,6 +50,9 @@ def web_rows(web: dict) -> list[str]:
         f"| 1 | same request without the enqueue, p50 / p99 | — | {wo['p50']:.1f} / {wo['p99']:.1f} ms "
         f"({wo['errors']} errors) | — |",
         f"| 1 | enqueue cost, p50 with ÷ p50 without | ≤ 1.3 | {ratio:.2f} | {verdict(ratio <= 1.3)} |",
+        f"| 1 | diagnosis at {web['light_with']['rate']:.0f} req/s: with / without the enqueue, p50 | — | "
+        f"{web['light_with']['p50']:.1f} / {web['light_without']['p50']:.1f} ms, ratio "
+        f"{web['light_with']['p50'] / web['light_without']['p50']:.2f} | — |",
         f"| 7 | `/healthz` at {web['healthz']['rate']:.0f} req/s, p99 | ≤ 20 ms | {web['healthz']['p99']:.1f} ms "
         f"(p50 {web['healthz']['p50']:.1f}, {web['healthz']['errors']} errors) | "
         f"{verdict(web['healthz']['p99'] <= 20 and web['healthz']['errors'] == 0)} |",
