@@ -1,17 +1,14 @@
 """What an operator does in the browser: read the operations page, and reschedule a periodic task in admin
 while beat keeps running."""
 
-from pathlib import Path
-
 import pytest
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from tests.browser.screenshots import SCREENSHOTS
 from tests.factories import StaffFactory
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def test_staff_see_workers_queues_and_beat_on_the_operations_page(page, sign_in, live_worker, live_beat):

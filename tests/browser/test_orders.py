@@ -1,18 +1,16 @@
 """What a customer does in the browser: sign in, send an invoice and watch it happen, and nothing more."""
 
 import time
-from pathlib import Path
 
 import pytest
 
 from orders.models import Invoice
+from tests.browser.screenshots import SCREENSHOTS
 from tests.factories import OrderFactory, ProductFactory
 from tests.support.pdf import attachment, pdf_text
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def test_send_invoice_click_answers_at_once_and_the_state_reaches_done(page, sign_in, live_worker, mailsink):

@@ -8,11 +8,10 @@ import pytest
 from notifications.models import Delivery
 from notifications.services import subscribers_demo_create
 from tests.accounts.csv_files import contacts_csv, generated_rows
+from tests.browser.screenshots import SCREENSHOTS
 from tests.factories import StaffFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def test_a_newsletter_to_1000_subscribers_fills_the_bar_to_100_percent(page, sign_in, live_worker, mailsink):
