@@ -118,6 +118,7 @@ def app_broker():
         # Celery fills broker_write_url from a CELERY_BROKER_URL environment variable: set both.
         app.conf.broker_url, app.conf.broker_write_url = url, write_url or url
         app.close()  # drop pooled connections to the old broker
+        app.amqp._producer_pool = None  # close() keeps it when the app's own pool was never built
 
     yield use
     use(*original)
