@@ -42,6 +42,11 @@ class ProjectTask(Task):
             logger.warning("%s skipped, object not found: %s (args=%r)", self.name, exc, args)
             return None
 
+    def retry(self, *args, **kwargs):
+        # django-celery-results stores request.meta with the RETRY state: the order page shows "retrying (n)".
+        self.request.meta = {"retry": (self.request.retries or 0) + 1}
+        return super().retry(*args, **kwargs)
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from core.deadletters import dead_letter_record
 

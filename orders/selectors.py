@@ -1,5 +1,6 @@
 """Reads for orders: what a user may see, and the state of an order's background jobs."""
 
+import json
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -23,6 +24,13 @@ class JobState:
     state: str
     detail: str = ""
     steps: tuple[tuple[str, str], ...] = ()  # (step, state) of a multi-step job, in order
+    retries: int = 0
+
+    @property
+    def state_label(self) -> str:
+        if self.state == "idle":
+            return "not started"
+        return f"retrying ({self.retries})" if self.state == "retrying" and self.retries else self.state
 
     @property
     def finished(self) -> bool:
@@ -37,27 +45,28 @@ def orders_visible_to(*, user) -> QuerySet[Order]:
     return orders.filter(customer__user=user)
 
 
-def task_progress(*, task_name: str, object_id: int) -> tuple[str, str]:
+def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
     """Where the latest task for this object is while its domain row is not finished yet.
 
     The task id is the outbox row's id; its TaskResult says running/retrying, a dead letter says it gave up."""
     message = OutboxMessage.objects.filter(task_name=task_name, args=[object_id]).order_by("-created_at").first()
     if message is None:
-        return "queued", ""
+        return "queued", "", 0
     task_id = str(message.pk)
     letter = DeadLetter.objects.filter(task_id=task_id, resolved_at__isnull=True).first()
     if letter is not None:
-        return "failed", letter.exception
-    result = TaskResult.objects.filter(task_id=task_id).only("status", "result").first()
+        return "failed", letter.exception, 0
+    result = TaskResult.objects.filter(task_id=task_id).only("status", "result", "meta").first()
     if result is None:
-        return "queued", "waiting for a worker" if message.published_at else "waiting for the broker"
+        return "queued", "waiting for a worker" if message.published_at else "waiting for the broker", 0
     if result.status == "STARTED":
-        return "running", ""
+        return "running", "", 0
     if result.status == "RETRY":
-        return "retrying", _short(result.result)
+        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.ProjectTask.retry
+        return "retrying", _task_error(result.result), retries
     if result.status == "FAILURE":
-        return "failed", _short(result.result)
-    return "queued", ""
+        return "failed", _task_error(result.result), 0
+    return "queued", "", 0
 
 
 def invoice_job(*, order: Order) -> JobState:
@@ -67,8 +76,8 @@ def invoice_job(*, order: Order) -> JobState:
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
         return JobState("invoice", label, "done", f"emailed {timezone.localtime(invoice.sent_at):%Y-%m-%d %H:%M}")
-    state, detail = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
-    return JobState("invoice", label, state, detail)
+    state, detail, retries = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
+    return JobState("invoice", label, state, detail, retries=retries)
 
 
 def charge_job(*, order: Order) -> JobState:
@@ -80,10 +89,10 @@ def charge_job(*, order: Order) -> JobState:
         return JobState("charge", label, "done", "charged")
     if charge.status == Charge.Status.FAILED:
         return JobState("charge", label, "failed", charge.failure_reason)
-    state, detail = task_progress(task_name="finance.charge_customer", object_id=order.pk)
+    state, detail, retries = task_progress(task_name="finance.charge_customer", object_id=order.pk)
     if state == "queued" and charge.status == Charge.Status.PROCESSING:
         state = "running"  # started by the pipeline's chain, whose task id is not an outbox id
-    return JobState("charge", label, state, detail)
+    return JobState("charge", label, state, detail, retries=retries)
 
 
 PIPELINE_STEPS = ("Validate", "Charge", "Confirm", "Update inventory")
@@ -122,3 +131,14 @@ def order_jobs(*, order: Order) -> list[JobState]:
 def _short(text: str | None, limit: int = 160) -> str:
     text = (text or "").strip().strip('"')
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _task_error(stored: str | None) -> str:
+    """The exception a result backend stored, as a person reads it: `ConnectionRefusedError: 111, …`."""
+    try:
+        error = json.loads(stored or "")
+        message = error["exc_message"]
+        text = f"{error['exc_type']}: {', '.join(map(str, message)) if isinstance(message, list) else message}"
+    except (ValueError, KeyError, TypeError):
+        text = stored
+    return _short(text)

@@ -1,12 +1,16 @@
 """The whole path of a click: POST → outbox row in the transaction → publish after commit → a real worker
 process → the email with its PDF at the SMTP server."""
 
+import re
+
 import pytest
 
+from orders import tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory
+from tests.support.embedded import free_port
 from tests.support.pdf import attachment, pdf_text
-from tests.support.processes import wait_until
+from tests.support.processes import start_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,3 +27,22 @@ def test_send_invoice_click_runs_on_a_real_worker(client, live_worker, mailsink)
     assert invoice.sent_at is not None
     assert invoice.number in pdf_text(attachment(messages[0])[1])
     assert f"Task orders.send_invoice_email[" in live_worker.output()
+
+
+def test_a_retrying_invoice_shows_its_retry_count(client, process_logs):
+    worker = start_worker(process_logs, name="no-smtp", queues="email", EMAIL_PORT=str(free_port()))
+    try:
+        order = OrderFactory()
+        client.force_login(order.customer.user)
+
+        client.post(f"/orders/{order.pk}/send-invoice/")
+
+        page = wait_until(
+            lambda: (html := client.get(f"/orders/{order.pk}/jobs/").content.decode()) and "retrying (" in html and html,
+            60, "the invoice never showed a retry", worker,
+        )
+        retries = int(re.search(r"retrying \((\d+)\)", page).group(1))
+        assert 1 <= retries <= tasks.send_invoice_email.max_retries
+        assert "ConnectionRefusedError: 111, Connection refused" in page
+    finally:
+        worker.stop()
