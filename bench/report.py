@@ -133,8 +133,8 @@ def write_report(path: Path, results: dict, *, quick: bool) -> None:
             "",
             f"Web server: {web['config']}. Checked afterwards: {web['invoices_requested']} of the "
             f"{web['sent_with']} measured Send invoice requests left a requested invoice, and the `email` queue "
-            f"held {web['email_queue_length']} messages (measured requests plus up to {web['warm_up_posts']} "
-            "warm-up requests).",
+            f"held {web['email_queue_length']} messages: those plus {web['unmeasured_posts']} warm-up and "
+            "diagnosis requests.",
         ]
         errors = web["with"]["first_errors"] + web["without"]["first_errors"]
         if errors:
