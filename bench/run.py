@@ -60,6 +60,7 @@ import django  # noqa: E402
 django.setup()
 
 import psutil  # noqa: E402
+import yaml  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.middleware.csrf import _get_new_csrf_string  # noqa: E402
@@ -357,10 +358,11 @@ def bench_enqueue_to_start(samples: int) -> dict:
     return figures
 
 
-# --- 4 and 5: bulk work on the production bulk worker (one process, as in docker-compose.yml) -----------
+# --- 4 and 5: bulk work on the production bulk worker (its concurrency read from docker-compose.yml) -----
 
 def start_bulk_worker(name: str) -> ManagedProcess:
-    return start_project_worker(name, queues="bulk", concurrency=1)
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-bulk"]["command"]
+    return start_project_worker(name, queues="bulk", concurrency=int(command[command.index("--concurrency") + 1]))
 
 
 def bench_newsletter(sink, subscribers: int) -> dict:

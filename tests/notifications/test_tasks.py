@@ -81,6 +81,7 @@ def test_digest_without_a_day_is_for_today_in_the_project_time_zone(eager, mails
 
 def test_cancel_stops_the_batches_not_yet_sent(eager, mailsink, smtp_sends, monkeypatch):
     monkeypatch.setattr(services, "NEWSLETTER_BATCH_SIZE", 2)
+    monkeypatch.setattr(services, "CANCEL_CHECK_EVERY", 1)
     SubscriberFactory.create_batch(6)
     newsletter = services.newsletter_start(newsletter=NewsletterFactory())
 
