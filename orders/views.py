@@ -1,6 +1,7 @@
 """Pages for orders: list, detail, and the actions that start background jobs."""
 
 import logging
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,6 +14,7 @@ from core.exceptions import ProjectError
 from finance import services as finance_services
 from finance import tasks as finance_tasks
 from orders import pipeline, services, tasks
+from orders.models import Order
 from orders.selectors import order_jobs, orders_visible_to
 
 logger = logging.getLogger(__name__)
@@ -43,43 +45,43 @@ def order_jobs_partial(request, pk: int):
 @login_required
 @require_POST
 def order_send_invoice(request, pk: int):
-    order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
-    try:
-        with transaction.atomic():
-            invoice = services.invoice_request(order=order)
-            task_id = outbox.enqueue(tasks.send_invoice_email, order.pk)
-    except ProjectError as exc:
-        return _answer(request, order, error=str(exc))
-    logger.info("invoice %s requested, task %s", invoice.number, task_id)
-    return _answer(request, order, success=f"Invoice {invoice.number} queued.")
+    return _start_job(
+        request, pk, tasks.send_invoice_email,
+        lambda order: f"Invoice {services.invoice_request(order=order).number} queued.",
+    )
 
 
 @login_required
 @require_POST
 def order_charge(request, pk: int):
-    order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
-    try:
-        with transaction.atomic():
-            charge = finance_services.charge_request(order=order)
-            task_id = outbox.enqueue(finance_tasks.charge_customer, order.pk)
-    except ProjectError as exc:
-        return _answer(request, order, error=str(exc))
-    logger.info("charge %s requested, task %s", charge.pk, task_id)
-    return _answer(request, order, success=f"Payment of {charge.amount} {charge.currency} queued.")
+    def request_charge(order):
+        charge = finance_services.charge_request(order=order)
+        return f"Payment of {charge.amount} {charge.currency} queued."
+
+    return _start_job(request, pk, finance_tasks.charge_customer, request_charge)
 
 
 @login_required
 @require_POST
 def order_run_pipeline(request, pk: int):
+    def request_pipeline(order):
+        pipeline.pipeline_request(order=order)
+        return f"Order #{order.pk} queued for the full pipeline."
+
+    return _start_job(request, pk, tasks.start_pipeline, request_pipeline)
+
+
+def _start_job(request, pk: int, task, request_job: Callable[[Order], str]):
+    """Record the request and its task message in one transaction, then answer at once."""
     order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
     try:
         with transaction.atomic():
-            pipeline.pipeline_request(order=order)
-            task_id = outbox.enqueue(tasks.start_pipeline, order.pk)
+            success = request_job(order)
+            task_id = outbox.enqueue(task, order.pk)
     except ProjectError as exc:
         return _answer(request, order, error=str(exc))
-    logger.info("pipeline of order %s requested, task %s", order.pk, task_id)
-    return _answer(request, order, success=f"Order #{order.pk} queued for the full pipeline.")
+    logger.info("%s for order %s requested, task %s", task.name, order.pk, task_id)
+    return _answer(request, order, success=success)
 
 
 def _jobs_context(order, **notice) -> dict:
