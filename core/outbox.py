@@ -3,13 +3,14 @@ after commit, and relayed later when the broker was down at commit time."""
 
 import logging
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 
 from celery import Task
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
+from kombu.pools import producers
 
 from core.models import OutboxMessage
 from myproject.celery import app
@@ -60,16 +61,27 @@ def purge_published() -> int:
     return deleted
 
 
+@cache
+def _fail_fast_connection(broker_url: str):
+    """The outbox's own broker connection: one attempt, no back-off. A click must not wait on a broker that
+    is down (kombu's default retries for CELERY_BROKER_CONNECTION_TIMEOUT); the row is safe and the relay
+    sends it when the broker is back."""
+    options = {**app.conf.broker_transport_options, "max_retries": 1, "interval_start": 0}
+    return app.connection_for_write(broker_url, transport_options=options)
+
+
 def _send(message: OutboxMessage) -> bool:
     try:
-        app.send_task(
-            message.task_name,
-            args=message.args,
-            kwargs=message.kwargs,
-            task_id=str(message.pk),
-            queue=message.queue,
-            retry=False,
-        )
+        with producers[_fail_fast_connection(app.conf.broker_write_url or app.conf.broker_url)].acquire(block=True, timeout=5) as producer:
+            app.send_task(
+                message.task_name,
+                args=message.args,
+                kwargs=message.kwargs,
+                task_id=str(message.pk),
+                queue=message.queue,
+                retry=False,
+                producer=producer,
+            )
     except (OperationalError, OSError) as exc:
         _mark(message, attempts=F("attempts") + 1, last_error=repr(exc))
         logger.warning("broker refused %s, left for the relay: %r", message, exc)
