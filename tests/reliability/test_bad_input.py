@@ -1,5 +1,6 @@
 """Bad input and unwelcome visitors: pickle, malformed and unknown messages are refused without harm, bad
-arguments end in a warning or a dead letter, and pages, Flower and /metrics keep strangers out."""
+arguments end in a warning or a dead letter, bad files and tampered links change nothing, and pages, Flower
+and /metrics keep strangers out."""
 
 import base64
 import os
@@ -9,12 +10,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from kombu import Connection, Queue
 
+from accounts.models import Contact, ContactImport
 from core.models import DeadLetter
 from myproject.celery import app
-from tests.factories import OrderFactory
+from notifications.models import Subscriber
+from notifications.services import subscriber_unsubscribe_url, subscribers_demo_create
+from tests.factories import OrderFactory, StaffFactory
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, wait_until
 
@@ -145,3 +150,52 @@ def test_flower_refuses_missing_and_wrong_credentials(process_logs):
         assert status_of(url, "ops:correct-horse-battery") == 200
     finally:
         flower.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("contacts.csv", b"", "empty"),
+        ("contacts.csv", b"email,name\n" + "a@example.com,\xe9t\xe9\n".encode("latin-1"), "UTF-8"),
+        ("contacts.csv", b"mail,fullname\nx@example.com,X\n", "email"),
+        ("contacts.png", b"\x89PNG\r\n\x1a\n\x00\x00", "CSV"),
+    ],
+    ids=["empty", "wrong-encoding", "missing-columns", "not-csv"],
+)
+def test_a_bad_contact_file_gets_a_clear_400_and_changes_nothing(client, name, content, reason):
+    client.force_login(StaffFactory())
+
+    response = client.post("/imports/upload/", {"file": SimpleUploadedFile(name, content)})
+
+    assert response.status_code == 400
+    assert reason.lower() in response.content.decode().lower()
+    assert not ContactImport.objects.exists() and not Contact.objects.exists()
+
+
+def test_an_oversized_contact_file_is_refused(client, settings):
+    settings.CONTACT_IMPORT_MAX_BYTES = 1_000
+    client.force_login(StaffFactory())
+    rows = "".join(f"person{n}@example.com,Person {n}\n" for n in range(100)).encode()
+
+    response = client.post("/imports/upload/", {"file": SimpleUploadedFile("big.csv", b"email,name\n" + rows)})
+
+    assert response.status_code == 400 and "the limit is" in response.content.decode()
+    assert not ContactImport.objects.exists()
+
+
+def test_a_tampered_unsubscribe_link_is_refused_and_unsubscribes_no_one(client):
+    subscribers_demo_create(count=1)
+    subscriber = Subscriber.objects.get()
+    path = subscriber_unsubscribe_url(subscriber=subscriber).split("://", 1)[-1].split("/", 1)[1]
+    tampered = "/" + path.rstrip("/")[:-2] + "xx/"
+
+    assert client.post("/" + path).status_code == 200  # control: the genuine link works…
+    subscriber.refresh_from_db()
+    assert subscriber.unsubscribed_at is not None
+    Subscriber.objects.update(unsubscribed_at=None)
+
+    response = client.post(tampered)
+
+    assert response.status_code == 400
+    subscriber.refresh_from_db()
+    assert subscriber.unsubscribed_at is None
