@@ -15,7 +15,7 @@ def dead_letter_record(
     *, task_id: str, task_name: str, queue: str, args: list, kwargs: dict, exception: str, traceback: str,
     attempts: int,
 ) -> DeadLetter:
-    letter, created = DeadLetter.objects.update_or_create(
+    letter, _ = DeadLetter.objects.update_or_create(
         task_id=task_id,
         defaults={
             "task_name": task_name,

@@ -54,7 +54,3 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.task_name}{tuple(self.args)}: {self.exception[:80]}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None

@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.exceptions import ProjectError
 from finance.gateways import ChargeDeclined, payment_gateway
 from finance.models import Charge, ExchangeRate, RevenueReport
-from finance.selectors import charge_for_order, revenue_of_paid_orders
+from finance.selectors import revenue_of_paid_orders
 from orders.models import Order
 from orders.pipeline import order_fail, order_mark_paid
 

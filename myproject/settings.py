@@ -214,9 +214,6 @@ CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
-# --- Results --------------------------------------------------------------------------------------
-DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
-
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")

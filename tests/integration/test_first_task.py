@@ -26,7 +26,7 @@ def test_send_invoice_click_runs_on_a_real_worker(client, live_worker, mailsink)
     invoice = Invoice.objects.get(order=order)
     assert invoice.sent_at is not None
     assert invoice.number in pdf_text(attachment(messages[0])[1])
-    assert f"Task orders.send_invoice_email[" in live_worker.output()
+    assert "Task orders.send_invoice_email[" in live_worker.output()
 
 
 def test_a_retrying_invoice_shows_its_retry_count(client, process_logs):
