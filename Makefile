@@ -23,9 +23,12 @@ run: export PATH := $(abspath $(BIN)):$(PATH)
 run: $(VENV)/.installed
 	$(PY) manage.py runstack
 
+# Two test processes (pytest-xdist), each with its own test database and Redis database, in random order
+# (pytest-randomly prints the seed; rerun one with PYTEST_ARGS="-p randomly --randomly-seed=N").
+TEST_PROCESSES ?= 2
 test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 # Every benchmark on this machine, written to BENCHMARKS.md; reports only, never fails on a missed target.
 bench: export PATH := $(abspath $(BIN)):$(PATH)

@@ -19,15 +19,20 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-produc
 os.environ["DJANGO_DEBUG"] = "0"
 os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"
 os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{RUN_DIR / 'bench.sqlite3'}")
 os.environ["PYTHONUNBUFFERED"] = "1"
 os.environ.setdefault("DJANGO_MEDIA_ROOT", str(RUN_DIR / "media"))
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 for old_log in RUN_DIR.glob("*.log"):  # each process appends to its log: keep only this run's
     old_log.unlink()
 
+from core.embedded import EmbeddedPostgres  # noqa: E402
 from tests.support.embedded import free_port, start_redis_server  # noqa: E402
 
+_embedded_postgres = None
+if "DATABASE_URL" not in os.environ:  # nothing configured: the embedded server, durable as production's
+    _embedded_postgres = EmbeddedPostgres(data_dir=RUN_DIR / "postgres", port=free_port())
+    _embedded_postgres.start(database="bench")
+    os.environ["DATABASE_URL"] = _embedded_postgres.url("bench")
 _embedded_redis = None
 if "REDIS_URL" not in os.environ:
     _port = free_port()
@@ -37,8 +42,6 @@ os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
 
 
 def ensure_postgres_database(url: str) -> None:
-    if not url.startswith("postgres"):
-        return
     import psycopg
 
     server, name = url.rsplit("/", 1)
@@ -440,12 +443,9 @@ def bench_import(rows: int) -> dict:
 def database_version() -> str:
     from django.db import connection
 
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return f"SQLite {sqlite3.sqlite_version}"
     number = connection.cursor().connection.info.server_version
-    return f"PostgreSQL {number // 10000}.{number % 10000}"
+    where = "embedded" if _embedded_postgres else "DATABASE_URL"
+    return f"PostgreSQL {number // 10000}.{number % 10000} ({where})"
 
 
 def main() -> None:
@@ -483,6 +483,8 @@ def main() -> None:
         controller.stop()
         if _embedded_redis is not None:
             _embedded_redis.terminate()
+        if _embedded_postgres is not None:
+            _embedded_postgres.stop()
     results["finished"] = datetime.now(UTC)
     from bench.report import write_report
 

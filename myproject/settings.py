@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Local state of `make run` and the tests: embedded Redis, mail, SQLite; RUN_DIR lets two runs stay apart.
+# Local state of `make run`: embedded PostgreSQL and Valkey, mail; RUN_DIR lets two runs stay apart.
 RUN_DIR = Path(os.environ.get("RUN_DIR", BASE_DIR / ".run"))
 
 
@@ -129,19 +129,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Database -------------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# PostgreSQL everywhere. Unset, it is the embedded server that `make run`, `make test` and `make bench`
+# start (core/embedded.py); production sets DATABASE_URL.
+EMBEDDED_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "55432"))
+DATABASE_URL = os.environ.get("DATABASE_URL", f"postgres://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/app")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, workers and beat share the file: WAL lets readers run beside the one writer, IMMEDIATE takes
-    # the write lock up front so concurrent transactions wait instead of failing to upgrade.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    # A file, not memory, so worker processes started by the tests see the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test.sqlite3")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 
 # --- Cache ----------------------------------------------------------------------------------------
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))

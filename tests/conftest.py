@@ -1,6 +1,9 @@
 """Fixtures shared by the whole suite."""
 
+import fcntl
+
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from core.redis import redis_client
@@ -16,8 +19,12 @@ def clean_redis():
 
 @pytest.fixture(scope="session", autouse=True)
 def static_files():
-    """Pages render through the production static storage, which needs collectstatic's manifest."""
-    call_command("collectstatic", interactive=False, verbosity=0)
+    """Pages render through the production static storage, which needs collectstatic's manifest; xdist
+    workers share STATIC_ROOT, so they take turns writing it."""
+    settings.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(settings.RUN_DIR / "collectstatic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, wait_until
 
-# Installing nothing, but migrating a fresh SQLite database and starting eight processes on a busy machine.
+# Installing nothing, but creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
 
 
@@ -61,20 +61,21 @@ def log_in(base: str, username: str, password: str) -> str:
 
 
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
-    redis_port, web_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    postgres_port, redis_port, web_port = free_port(), free_port(), free_port()
+    # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
+    unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
+    env = {key: value for key, value in os.environ.items() if key not in unset}
     env.update(
         DJANGO_DEBUG="1",  # as the Makefile's run target
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         RUN_DIR=str(tmp_path / "run"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        EMBEDDED_POSTGRES_PORT=str(postgres_port),
         EMBEDDED_REDIS_PORT=str(redis_port),
         WEB_PORT=str(web_port),
         FLOWER_PORT=str(free_port()),
         EMAIL_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
-    env.pop("FLOWER_BASIC_AUTH", None)
     stack = ManagedProcess("runstack", [sys.executable, "manage.py", "runstack"], env, tmp_path)
     base = f"http://127.0.0.1:{web_port}/"
     try:
@@ -85,8 +86,8 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
             assert health.status == 200
         assert log_in(base, "admin", password) == "/orders/"
         started = descendants(stack.pid)
-        assert len(started) >= 10  # honcho, web, three workers and their pools, beat, Flower, relay, mail, Redis
-        assert port_open(redis_port)
+        assert len(started) >= 10  # honcho, web, three workers and their pools, beat, Flower, relay, mail
+        assert port_open(postgres_port) and port_open(redis_port)
 
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         wait_until(lambda: not stack.alive(), 60, "runstack did not exit after Ctrl-C", None)
@@ -94,5 +95,6 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     finally:
         stack.stop()
 
+    assert not port_open(postgres_port)
     assert not port_open(redis_port)
     assert not port_open(web_port)

