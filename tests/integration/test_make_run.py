@@ -1,6 +1,7 @@
 """`make run` (manage.py runstack) starts the whole stack without Docker, prints a working login, and
 Ctrl-C stops every process it started."""
 
+import base64
 import http.cookiejar
 import os
 import re
@@ -60,6 +61,18 @@ def log_in(base: str, username: str, password: str) -> str:
         return urllib.parse.urlsplit(response.url).path
 
 
+def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {})
+    if auth:
+        token = base64.b64encode(":".join(auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     postgres_port, redis_port, web_port = free_port(), free_port(), free_port()
     # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
@@ -80,11 +93,27 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     base = f"http://127.0.0.1:{web_port}/"
     try:
         stack.wait_for_output("Ready in", timeout=READY_TIMEOUT_SECONDS)
-        password = re.search(r"staff: admin / (\S+)\)", stack.output()).group(1)
+        banner = stack.output()
+        password = re.search(r"staff: admin / (\S+)\)", banner).group(1)
 
         with urllib.request.urlopen(base + "healthz", timeout=10) as health:
             assert health.status == 200
         assert log_in(base, "admin", password) == "/orders/"
+        # Every credential the banner prints works as printed, on the ports this stack moved to.
+        flower_url, flower_user, flower_password = re.search(r"Flower:\s+(\S+)\s+\((\S+) / (\S+)\)", banner).groups()
+        assert flower_url == f"http://127.0.0.1:{env['FLOWER_PORT']}/"
+        assert get(flower_url + "workers", auth=(flower_user, flower_password)) == 200
+        token, metrics_url = re.search(r"Bearer (\S+)' (\S+)", banner).groups()
+        assert get(metrics_url, headers={"Authorization": f"Bearer {token}"}) == 200
+        before_ready = banner[: banner.index("Ready in")]
+        for queue in ("default", "email", "bulk"):  # Ready waits for every worker, not only for web
+            assert re.search(rf"{queue}@\S+ ready\.", before_ready), queue
+
+        # A second stack on the same ports refuses at once instead of announcing the first one as ready.
+        second = ManagedProcess("runstack-2", [sys.executable, "manage.py", "runstack"], env, tmp_path)
+        wait_until(lambda: not second.alive(), 60, "a second stack on busy ports kept running", None)
+        assert f"Port {web_port} is already in use" in second.output()
+        assert "Ready in" not in second.output()
         started = descendants(stack.pid)
         assert len(started) >= 10  # honcho, web, three workers and their pools, beat, Flower, relay, mail
         assert port_open(postgres_port) and port_open(redis_port)
