@@ -74,7 +74,7 @@ def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None =
 
 
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
-    postgres_port, redis_port, web_port = free_port(), free_port(), free_port()
+    postgres_port, redis_port, web_port, flower_port = free_port(), free_port(), free_port(), free_port()
     # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
     unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
     env = {key: value for key, value in os.environ.items() if key not in unset}
@@ -85,11 +85,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         EMBEDDED_POSTGRES_PORT=str(postgres_port),
         EMBEDDED_REDIS_PORT=str(redis_port),
         WEB_PORT=str(web_port),
-        FLOWER_PORT=str(free_port()),
+        FLOWER_PORT=str(flower_port),
         EMAIL_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
-    stack = ManagedProcess("runstack", [sys.executable, "manage.py", "runstack"], env, tmp_path)
+    # As the README prints it: `make run WEB_PORT=8080 FLOWER_PORT=5556`, with every port moved to a free one.
+    ports = [f"{name}={env.pop(name)}" for name in ("WEB_PORT", "FLOWER_PORT", "EMAIL_PORT")]
+    stack = ManagedProcess("make-run", ["make", "run", *ports], env, tmp_path)
     base = f"http://127.0.0.1:{web_port}/"
     try:
         stack.wait_for_output("Ready in", timeout=READY_TIMEOUT_SECONDS)
@@ -101,7 +103,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         assert log_in(base, "admin", password) == "/orders/"
         # Every credential the banner prints works as printed, on the ports this stack moved to.
         flower_url, flower_user, flower_password = re.search(r"Flower:\s+(\S+)\s+\((\S+) / (\S+)\)", banner).groups()
-        assert flower_url == f"http://127.0.0.1:{env['FLOWER_PORT']}/"
+        assert flower_url == f"http://127.0.0.1:{flower_port}/"
         assert get(flower_url + "workers", auth=(flower_user, flower_password)) == 200
         token, metrics_url = re.search(r"Bearer (\S+)' (\S+)", banner).groups()
         assert get(metrics_url, headers={"Authorization": f"Bearer {token}"}) == 200
@@ -110,7 +112,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
             assert re.search(rf"{queue}@\S+ ready\.", before_ready), queue
 
         # A second stack on the same ports refuses at once instead of announcing the first one as ready.
-        second = ManagedProcess("runstack-2", [sys.executable, "manage.py", "runstack"], env, tmp_path)
+        second = ManagedProcess("make-run-2", ["make", "run", *ports], env, tmp_path)
         wait_until(lambda: not second.alive(), 60, "a second stack on busy ports kept running", None)
         assert f"Port {web_port} is already in use" in second.output()
         assert "Ready in" not in second.output()
