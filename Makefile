@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lock compose-check system-deps clean
+.PHONY: run test bench lock compose-check system-deps clean celery manage
 
 $(BIN)/activate:
 	@python=$$(./scripts/find-python) && echo "Using $$python" && "$$python" -m venv $(VENV)
@@ -29,6 +29,14 @@ TEST_PROCESSES ?= 2
 test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
 	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
+
+# The project's command lines beside `make run`, with its virtualenv and settings (same variables, same
+# embedded ports): make celery ARGS="inspect registered", make manage ARGS="check_queues".
+celery manage: export DJANGO_DEBUG ?= 1
+celery: $(VENV)/.installed
+	$(BIN)/celery -A myproject $(ARGS)
+manage: $(VENV)/.installed
+	$(PY) manage.py $(ARGS)
 
 # Every benchmark on this machine, written to BENCHMARKS.md; reports only, never fails on a missed target.
 bench: export PATH := $(abspath $(BIN)):$(PATH)

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -14,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.embedded import free_port
-from tests.support.processes import ManagedProcess, wait_until
+from tests.support.processes import ROOT, ManagedProcess, wait_until
 
 # Installing nothing, but creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
@@ -73,6 +74,23 @@ def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None =
         return error.code
 
 
+# What each README command prints when it worked.
+README_COMMAND_OUTPUT = {
+    "inspect registered": "orders.send_invoice_email",
+    "call orders.send_invoice_email": "-",  # the task id
+    "check_queues": "default",
+    "seed_demo": "20000 subscribers",
+}
+
+
+def readme_commands() -> list[tuple[str, str]]:
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    commands = [line for block in blocks for line in block.splitlines() if line.startswith(("make celery", "make manage"))]
+    found = [(command, output) for command in commands for key, output in README_COMMAND_OUTPUT.items() if key in command]
+    assert len(found) == len(commands) == len(README_COMMAND_OUTPUT), commands
+    return found
+
+
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
     postgres_port, redis_port, web_port, flower_port = free_port(), free_port(), free_port(), free_port()
     # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
@@ -110,6 +128,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         before_ready = banner[: banner.index("Ready in")]
         for queue in ("default", "email", "bulk"):  # Ready waits for every worker, not only for web
             assert re.search(rf"{queue}@\S+ ready\.", before_ready), queue
+
+        # The README's command lines work as printed beside the running stack.
+        for command, expected in readme_commands():
+            result = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+            assert expected in result.stdout, f"{command}\n{result.stdout}"
+        wait_until(lambda: list((tmp_path / "run" / "mail").glob("*.eml")), 60, "`make celery ... call` sent no mail")
 
         # A second stack on the same ports refuses at once instead of announcing the first one as ready.
         second = ManagedProcess("make-run-2", ["make", "run", *ports], env, tmp_path)
