@@ -2,6 +2,7 @@
 
 from fpdf import FPDF
 
+from core.money import format_money
 from orders.models import Invoice
 
 
@@ -20,13 +21,13 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         pdf.cell(width, 8, text, border="B")
     pdf.ln()
     pdf.set_font("Helvetica", size=11)
-    for item in order.items.select_related("product"):
+    for item in order.items.select_related("product").with_amounts().order_by("pk"):
         pdf.cell(100, 8, item.product.name[:50])
         pdf.cell(20, 8, str(item.quantity))
-        pdf.cell(35, 8, f"{item.unit_price:.2f}")
-        pdf.cell(35, 8, f"{item.line_total:.2f}")
+        pdf.cell(35, 8, format_money(item.unit_price))
+        pdf.cell(35, 8, format_money(item.amount))
         pdf.ln()
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(155, 10, "Total")
-    pdf.cell(35, 10, f"{order.total:.2f} EUR")
+    pdf.cell(35, 10, format_money(order.total))
     return bytes(pdf.output())

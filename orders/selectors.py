@@ -8,9 +8,10 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from core.models import DeadLetter, OutboxMessage
+from core.money import format_money
 from finance.models import Charge
 from finance.selectors import charge_for_order
-from orders.models import Order
+from orders.models import Order, OrderItem
 
 FINISHED_STATES = {"idle", "done", "failed"}
 
@@ -43,6 +44,11 @@ def orders_visible_to(*, user) -> QuerySet[Order]:
     if user.is_staff:
         return orders
     return orders.filter(customer__user=user)
+
+
+def order_lines(*, order: Order) -> QuerySet[OrderItem]:
+    """The order's lines with their product and `amount`, in the order they were added."""
+    return order.items.select_related("product").with_amounts().order_by("pk")
 
 
 def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
@@ -84,7 +90,7 @@ def charge_job(*, order: Order) -> JobState:
     charge = charge_for_order(order=order)
     if charge is None:
         return JobState("charge", "Payment", "idle", "not charged")
-    label = f"Payment {charge.amount} {charge.currency}"
+    label = f"Payment {format_money(charge.amount, charge.currency)}"
     if charge.status == Charge.Status.SUCCEEDED:
         return JobState("charge", label, "done", "charged")
     if charge.status == Charge.Status.FAILED:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ProjectError
+from core.money import format_money
 from orders.invoices import invoice_pdf_render
 from orders.models import Cart, Customer, Invoice, Order, OrderItem, Product
 
@@ -51,7 +52,8 @@ def invoice_send(*, order_id: int) -> Invoice:
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
     message = EmailMessage(
         subject=f"Your invoice {invoice.number}",
-        body=f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}.\n",
+        body=(f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
+              f"total {format_money(order.total)}.\n"),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.customer.email],
         headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},

@@ -74,7 +74,8 @@ def test_a_declined_charge_is_final_and_fails_the_order(instant_gateway):
         services.charge_execute(order_id=order.pk)
 
     charge = charge_for_order(order=order)
-    assert charge.status == Charge.Status.FAILED and "declined" in charge.failure_reason
+    assert charge.status == Charge.Status.FAILED
+    assert charge.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
     order.refresh_from_db()
     assert order.status == Order.Status.FAILED and "declined" in order.failure_reason
     assert debits(order) == []
@@ -169,6 +170,16 @@ def test_revenue_chunk_sums_only_orders_paid_that_day_in_the_range():
     assert totals == {"paid_orders": 2, "revenue": "51.00"}
 
 
+def test_a_revenue_chunk_is_summed_in_cents_by_the_database():
+    day = timezone.localdate()
+    first = PaidChargeFactory(order=OrderFactory(items=[(ProductFactory(price=Decimal("79.20")), 3)]))
+    last = PaidChargeFactory(order=OrderFactory(items=[(ProductFactory(price=Decimal("12.40")), 1)]))
+
+    totals = services.revenue_chunk_sum(day=day, first_order_id=first.order_id, last_order_id=last.order_id)
+
+    assert totals == {"paid_orders": 2, "revenue": "250.00"}  # 237.60 + 12.40, never "250"
+
+
 def test_the_revenue_report_is_emailed_once_as_csv(mailsink, settings):
     settings.STAFF_REPORT_EMAILS = ["finance@example.com"]
     day = timezone.localdate()
@@ -178,6 +189,7 @@ def test_the_revenue_report_is_emailed_once_as_csv(mailsink, settings):
     services.revenue_report_send(day=day, chunk_totals=[{"paid_orders": 2, "revenue": "51.00"}])
 
     [message] = mailsink.to("finance@example.com")
+    assert message.get_body(("plain",)).get_content().startswith("3 paid orders, 61.25 EUR revenue.")
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content().splitlines() == [
         "date,paid_orders,revenue,currency", f"{day.isoformat()},3,61.25,EUR",

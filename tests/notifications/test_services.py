@@ -1,5 +1,6 @@
 import smtplib
 from datetime import date
+from decimal import Decimal
 from urllib.parse import urlparse
 
 import pytest
@@ -152,7 +153,7 @@ def test_refused_recipient_is_recorded_as_failed_and_the_rest_still_sent(mailsin
 
 def test_digest_lists_the_newest_products_in_stock(mailsink):
     reader = SubscriberFactory()
-    ProductFactory(name="Hand grinder", stock=3)
+    ProductFactory(name="Hand grinder", stock=3, price=Decimal("79"))
     ProductFactory(name="Sold-out kettle", stock=0)
 
     [batch] = services.digest_recipients_queue(day=DAY)
@@ -160,7 +161,7 @@ def test_digest_lists_the_newest_products_in_stock(mailsink):
 
     [message] = mailsink.to(reader.email)
     body = message.get_content()
-    assert "Hand grinder" in body and "Sold-out kettle" not in body
+    assert "  - Hand grinder: 79.00 EUR\r\n" in body and "Sold-out kettle" not in body
     assert "21 November 2026" in message["Subject"]
 
 

@@ -92,6 +92,7 @@ def test_confirmation_is_sent_once(mailsink):
 
     [message] = mailsink.to(order.customer.email)
     assert message["Subject"] == f"Order #{order.pk} confirmed"
+    assert "we received your payment of 25.50 EUR for:" in message.get_content()
 
 
 def test_an_unpaid_order_is_not_confirmed(mailsink):

@@ -20,7 +20,9 @@ def test_invoice_send_emails_a_pdf_with_the_order_lines_and_total(mailsink):
     assert filename == f"{invoice.number}.pdf"
     text = pdf_text(pdf)
     assert invoice.number in text and order.customer.name in text
+    assert "10.00 EUR" in text and "20.00 EUR" in text and "5.50 EUR" in text  # unit prices and line amounts
     assert "25.50 EUR" in text  # 2 x 10.00 + 1 x 5.50
+    assert f"invoice for order #{order.pk}, total 25.50 EUR." in message.get_body(("plain",)).get_content()
     assert invoice.status == Invoice.Status.SENT and invoice.sent_at is not None
 
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -6,7 +8,7 @@ from django_celery_results.models import TaskResult
 from core.models import DeadLetter, OutboxMessage
 from finance.models import Charge
 from orders.models import Invoice, Order
-from tests.factories import OrderFactory, StaffFactory, UserFactory
+from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +109,20 @@ def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
     assert "hx-trigger" not in page
 
 
+def test_the_order_pages_show_every_amount_with_cents_and_currency(client):
+    order = OrderFactory(items=[(ProductFactory(name="Hand grinder", price=Decimal("79.20")), 3),
+                                (ProductFactory(name="Ceramic mug", price=Decimal("12.5")), 1)])
+    client.force_login(order.customer.user)
+
+    detail = client.get(f"/orders/{order.pk}/").content.decode()
+    listing = client.get("/orders/").content.decode()
+
+    assert "<td>Hand grinder</td><td>3</td><td>79.20 EUR</td><td>237.60 EUR</td>" in detail
+    assert "<td>Ceramic mug</td><td>1</td><td>12.50 EUR</td><td>12.50 EUR</td>" in detail
+    assert '<th id="order-total">250.10 EUR</th>' in detail
+    assert "<td>250.10 EUR</td>" in listing
+
+
 def test_customers_see_only_their_orders_and_no_operator_links(client):
     mine, theirs = OrderFactory(), OrderFactory()
     client.force_login(mine.customer.user)
@@ -137,7 +153,9 @@ def test_charge_click_creates_a_pending_charge_and_enqueues_it_after_commit(clie
     [message] = OutboxMessage.objects.all()
     assert message.task_name == "finance.charge_customer" and message.args == [order.pk] and len(callbacks) == 1
     assert Charge.objects.get(order=order).status == Charge.Status.PENDING
-    assert 'id="job-charge" data-state="queued"' in response.content.decode()
+    page = response.content.decode()
+    assert 'id="job-charge" data-state="queued"' in page
+    assert "Payment of 25.50 EUR queued." in page and "Payment 25.50 EUR" in page
 
 
 def test_charging_a_paid_order_shows_why_and_enqueues_nothing(client):
