@@ -36,7 +36,7 @@ run: $(VENV)/.local-installed
 TEST_PROCESSES ?= 2
 test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
-	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
 
 # The project's command lines beside `make run`, with its virtualenv and settings (same variables, same
 # embedded ports): make celery ARGS="inspect registered", make manage ARGS="check_queues".

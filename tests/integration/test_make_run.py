@@ -52,14 +52,14 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def log_in(base: str, username: str, password: str) -> str:
-    """Posts the login form as a browser would; returns the path it lands on."""
+def log_in(base: str, username: str, password: str) -> tuple[str, urllib.request.OpenerDirector]:
+    """Posts the login form as a browser would; returns the path it lands on and the signed-in opener."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     form = opener.open(base + "login/", timeout=10).read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
     data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf})
     with opener.open(base + "login/", data=data.encode(), timeout=10) as response:
-        return urllib.parse.urlsplit(response.url).path
+        return urllib.parse.urlsplit(response.url).path, opener
 
 
 def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None = None) -> int:
@@ -118,7 +118,12 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
 
         with urllib.request.urlopen(base + "healthz", timeout=10) as health:
             assert health.status == 200
-        assert log_in(base, "admin", password) == "/orders/"
+        landed, admin = log_in(base, "admin", password)
+        assert landed == "/orders/"
+        # Money from the embedded PostgreSQL reads as cents with its currency, never as a float or integer.
+        orders_page = admin.open(base + "orders/", timeout=10).read().decode()
+        amounts = re.findall(r"\d[\d.,]* EUR", orders_page)
+        assert amounts and all(re.fullmatch(r"\d+\.\d\d EUR", amount) for amount in amounts), amounts
         # Every credential the banner prints works as printed, on the ports this stack moved to.
         flower_url, flower_user, flower_password = re.search(r"Flower:\s+(\S+)\s+\((\S+) / (\S+)\)", banner).groups()
         assert flower_url == f"http://127.0.0.1:{flower_port}/"
