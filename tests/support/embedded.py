@@ -49,6 +49,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # Production settings, except what a loopback test cannot have: a TLS proxy in front, a real secret.
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
     if "REDIS_URL" not in os.environ:
         port = free_port()
         _started.append(start_redis_server(port=port))
