@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from core.health import system_report
+
 STARTUP_TIMEOUT_SECONDS = 120
 
 
@@ -60,13 +62,14 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(base + "healthz", timeout=2) as response:
-                    if response.status == 200:
+                    # web answers; ready once workers on every queue and beat report in too
+                    if response.status == 200 and system_report()[0]:
                         break
             except OSError:
                 pass
             time.sleep(0.5)
         else:
-            self.stderr.write(f"not healthy after {STARTUP_TIMEOUT_SECONDS}s: see {base}healthz")
+            self.stderr.write(f"not healthy after {STARTUP_TIMEOUT_SECONDS}s: see {base}healthz/system (staff)")
             return
         flower_user = env["FLOWER_BASIC_AUTH"].split(":", 1)[0]
         self.stdout.write(
@@ -74,7 +77,7 @@ class Command(BaseCommand):
             + f"  App:     {base}   (customer1 / {password}, staff: admin / {password})\n"
             + f"  Admin:   {base}admin/\n"
             + f"  Flower:  http://127.0.0.1:{env['FLOWER_PORT']}/   ({flower_user} / FLOWER_BASIC_AUTH)\n"
-            + f"  Health:  {base}healthz\n"
+            + f"  Health:  {base}healthz/system (staff)\n"
             + f"  Mail:    {settings.RUN_DIR / 'mail'}/*.eml\n"
             + "Press Ctrl-C to stop everything.\n"
         )
