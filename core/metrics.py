@@ -222,6 +222,14 @@ registry.register(ProjectCollector())
 @require_GET
 def metrics_view(request):
     """Prometheus' scrape target; only for whoever holds METRICS_TOKEN, and absent when it is unset."""
+    refusal = bearer_token_refusal(request)
+    if refusal is not None:
+        return refusal
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def bearer_token_refusal(request) -> HttpResponse | None:
+    """None when the request carries METRICS_TOKEN as its bearer token, else the answer refusing it."""
     if not settings.METRICS_TOKEN:
         raise Http404
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -231,4 +239,4 @@ def metrics_view(request):
         return response
     if not hmac.compare_digest(token.encode(), settings.METRICS_TOKEN.encode()):
         return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return None

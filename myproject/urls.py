@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core.metrics import metrics_view
-from core.views import healthz
+from core.views import healthz, healthz_system
 from notifications import views_staff as newsletters
 
 newsletter_urls = [
@@ -27,6 +27,7 @@ urlpatterns = [
     path("newsletters/", include((newsletter_urls, "newsletters"))),
     path("imports/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    path("healthz/system", healthz_system, name="healthz_system"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -58,8 +58,12 @@ def page(browser, web_server):
     context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(60_000)
     page = context.new_page()
+    # Every browser test also checks that the Content-Security-Policy blocked nothing the page needs.
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
 
 
 @pytest.fixture

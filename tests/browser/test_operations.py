@@ -40,3 +40,16 @@ def test_a_schedule_changed_in_admin_is_fired_by_the_running_beat(page, sign_in,
     wait_until(lambda: PeriodicTask.objects.get(pk=task.pk).total_run_count >= 2, 60,
                "beat never fired the rescheduled task", live_beat)
     assert "Sending due task Expire stored task results (celery.backend_cleanup)" in live_beat.output()
+
+
+def test_every_staff_page_renders_under_the_content_security_policy(page, sign_in):
+    # given a staff member; the page fixture fails the test on any CSP refusal in the console
+    sign_in(StaffFactory(is_superuser=True))
+
+    for link in ("Orders", "Operations", "Newsletters", "Imports", "Admin"):
+        page.click(f"nav >> text={link}")
+        page.wait_for_load_state("load")
+
+    page.goto("/admin/django_celery_beat/periodictask/add/")
+    page.wait_for_selector("#id_crontab")
+    assert page.locator(".field-crontab_translation").is_hidden()  # hidden by the inline script, so it ran

@@ -31,6 +31,15 @@ def test_newsletter_create_refuses_an_empty_body():
         services.newsletter_create(subject="Hello", body="  ", created_by=None)
 
 
+@pytest.mark.parametrize("subject", ["Autumn\r\nBcc: everyone@example.com", "Autumn\nbeans", "Autumn\tbeans",
+                                     "Autumn\x00beans", "Autumn\u2028beans"])
+def test_newsletter_create_refuses_a_subject_with_line_breaks_or_control_characters(subject):
+    with pytest.raises(ProjectError, match="one line without control characters"):
+        services.newsletter_create(subject=subject, body="New roasts.", created_by=None)
+
+    assert not Newsletter.objects.exists()
+
+
 def test_newsletter_start_counts_only_subscribers_who_receive_mail():
     SubscriberFactory.create_batch(3)
     SubscriberFactory(opted_in_at=None)

@@ -26,6 +26,26 @@ def test_invoice_send_emails_a_pdf_with_the_order_lines_and_total(mailsink):
     assert invoice.status == Invoice.Status.SENT and invoice.sent_at is not None
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Łukasz Żółć 王小明",  # Polish and Chinese: the name a probe could never invoice with Helvetica
+        "Γιώργος Παπαδόπουλος",
+        "Дмитрий Иванов",
+        "محمد علي",
+        "山田 太郎 やまだ",
+        "김민준",
+    ],
+)
+def test_invoice_pdf_carries_a_name_in_any_script(mailsink, name):
+    order = OrderFactory(customer__name=name)
+
+    services.invoice_send(order_id=order.pk)
+
+    [message] = mailsink.to(order.customer.email)
+    assert name in pdf_text(attachment(message)[1])
+
+
 def test_invoice_send_twice_sends_one_email(mailsink):
     order = OrderFactory()
 
