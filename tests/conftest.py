@@ -1,6 +1,9 @@
 """Fixtures shared by the whole suite."""
 
+import fcntl
+
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import override_settings
@@ -47,8 +50,11 @@ def fast_password_hashing():
 
 @pytest.fixture(scope="session", autouse=True)
 def static_files():
-    """Pages render through the production static storage, which needs collectstatic's manifest."""
-    call_command("collectstatic", interactive=False, verbosity=0)
+    """Pages render through the production static storage, which needs collectstatic's manifest. Test
+    processes running in parallel (pytest-xdist) share STATIC_ROOT, so they collect one at a time."""
+    with open(settings.RUN_DIR / "collectstatic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
