@@ -103,6 +103,13 @@ def shared_processes_stopped_at_exit():
 
 
 @pytest.fixture
+def no_shared_worker():
+    """For a test that queues tasks before it starts workers of its own: the suite's shared worker, left
+    running by an earlier test, would otherwise take them first."""
+    stop_shared("worker")
+
+
+@pytest.fixture
 def live_worker(django_db_setup, process_logs, shared_processes_stopped_at_exit):
     """A real worker process on every queue, kept across tests until a test starts its own workers;
     tests using it need transactional_db."""

@@ -18,7 +18,7 @@ from tests.factories import OrderFactory
 from tests.finance.gateways import debits_of
 from tests.support.processes import start_worker, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_shared_worker")]
 
 ORDERS = 20
 # 20 kills in all: whole-worker kills cost a restart and a visibility timeout each, so fewer of them.
