@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.factories import PASSWORD
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, shared_beat, wait_until
 
@@ -14,7 +15,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
-PASSWORD = "a-good-password"  # tests.factories.UserFactory's
 
 
 @pytest.fixture(scope="session", autouse=True)

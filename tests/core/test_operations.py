@@ -32,7 +32,7 @@ def test_anonymous_users_are_sent_to_sign_in(client):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
-def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings):
+def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings, redis_of_this_test):
     TaskResult.objects.create(task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS",
                               worker="worker@host")
     record_heartbeat(BEAT_KEY, "beat")

@@ -12,15 +12,6 @@ from tests.factories import OrderFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager(settings):
-    from myproject.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def test_missing_order_logs_a_warning_and_is_not_retried(eager, caplog):
     with caplog.at_level(logging.WARNING):
         result = tasks.send_invoice_email.apply(args=[999_999])
