@@ -1,5 +1,6 @@
 """The Redis broker transport with one fix: a worker survives losing Redis while it holds unacknowledged
-messages (countdown tasks, retries, prefetched work). Upstream report: docs/upstream/kombu-restore-unacked-after-collect.md.
+messages (countdown tasks, retries, prefetched work), and hands them back as soon as Redis is reachable again.
+Upstream report: docs/upstream/kombu-restore-unacked-after-collect.md.
 
 Why: on a lost connection Celery's consumer calls `Connection.collect()` and then `Connection.close()`. The
 first close of the channel fails early (Redis is down) and leaves the channel open; collect then detaches the
@@ -10,12 +11,34 @@ escapes the consumer and kills the worker ("Unrecoverable error: ... 'hostname'"
 
 from kombu.transport import redis
 
+# Delivery tags this process held when its connection died. Their messages wait in Redis's unacked hash; the
+# next channel requeues them rather than leaving them to the visibility timeout (an hour, plus the sweep).
+_held_when_connection_died: set[str] = set()
+
+
+class QoS(redis.QoS):
+    def restore_unacked(self, client=None):
+        held = list(self._delivered)
+        try:
+            super().restore_unacked(client)
+        except self.channel.connection_errors:
+            _held_when_connection_died.update(held)
+            raise
+
 
 class Channel(redis.Channel):
+    QoS = QoS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)  # pings Redis: it is reachable from here on
+        for tag in list(_held_when_connection_died):
+            # A no-op for a tag whose message was acknowledged or already restored by the visibility timeout.
+            self.qos.restore_by_tag(tag, leftmost=True)
+            _held_when_connection_died.discard(tag)
+
     def _connparams(self, asynchronous=False):
         if self.connection.client is None:
-            # A collected connection cannot reach Redis: report it as the connection error it is. The held
-            # messages stay in Redis's unacked set, and the visibility timeout hands them back.
+            # A collected connection cannot reach Redis: report it as the connection error it is.
             raise redis.redis.exceptions.ConnectionError("the broker connection was closed after it failed")
         return super()._connparams(asynchronous=asynchronous)
 
