@@ -204,6 +204,9 @@ CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("CELERY_WORKER_SOFT_S
 CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 # A lost broker connection cancels running tasks so they are redelivered, not acked into the void.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Every task message is checked before Celery reads it: an unreadable one becomes a dead letter instead of
+# killing the worker (core/message_guard.py).
+CELERY_WORKER_CONSUMER = "core.message_guard:GuardedConsumer"
 # Django's LOGGING configures every process, workers included.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE

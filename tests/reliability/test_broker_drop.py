@@ -9,7 +9,7 @@ import redis
 
 from core.redis import redis_client
 from myproject.celery import app
-from tests.reliability.broker_drop_tasks import RUNS_KEY, STARTED_KEY
+from tests.reliability.probe_tasks import RUNS_KEY, STARTED_KEY
 from tests.reliability.conftest import redis_broker_only
 from tests.support.processes import start_worker, wait_until
 
@@ -46,7 +46,7 @@ def test_workers_holding_tasks_survive_a_redis_kill_and_run_every_task_once(priv
     app_broker(private_redis.url)
     workers = {
         queue: start_worker(process_logs, name=f"drop-{queue}", queues=queue, concurrency=1,
-                            extra=("-I", "tests.reliability.broker_drop_tasks"), CELERY_BROKER_URL=private_redis.url)
+                            extra=("-I", "tests.reliability.probe_tasks"), CELERY_BROKER_URL=private_redis.url)
         for queue in QUEUES
     }
     try:

@@ -1,5 +1,5 @@
-"""Tasks for the broker-drop test only, loaded into its workers with `-I`: each records in the suite's Redis
-that it ran, so the test can count runs per task."""
+"""Tasks for reliability tests only, loaded into their workers with `-I`: each records in the suite's Redis
+that it ran, so a test can count runs per task."""
 
 import os
 import time
@@ -9,8 +9,8 @@ from celery import shared_task
 
 from core.tasking import ProjectTask
 
-RUNS_KEY = "broker-drop:runs"
-STARTED_KEY = "broker-drop:started"
+RUNS_KEY = "probe:runs"
+STARTED_KEY = "probe:started"
 
 
 def _redis() -> redis.Redis:
