@@ -153,7 +153,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 # Redis brokers use the stock transport plus one fix, so a worker that loses Redis while holding countdown
-# or prefetched tasks reconnects instead of dying (core/redis_transport.py). None: from the URL's scheme.
+# or prefetched tasks reconnects instead of dying (core/redis_transport.py). None: from the URL's scheme
+# (rediss:// too, so kombu's TLS checks, which key off the scheme, still apply).
 CELERY_BROKER_TRANSPORT = "core.redis_transport:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 # JSON only: a pickle message from anyone who can reach the broker would be code execution.
 CELERY_ACCEPT_CONTENT = ["json"]
