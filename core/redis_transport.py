@@ -9,11 +9,16 @@ connection pool from `transport.client` and dies with AttributeError, which is n
 escapes the consumer and kills the worker ("Unrecoverable error: ... 'hostname'").
 """
 
+import os
+
 from kombu.transport import redis
 
 # Delivery tags this process held when its connection died. Their messages wait in Redis's unacked hash; the
 # next channel requeues them rather than leaving them to the visibility timeout (an hour, plus the sweep).
 _held_when_connection_died: set[str] = set()
+# Pool children forked while the worker reconnects must not requeue them again: by then another worker may
+# hold the same messages under the same tags.
+os.register_at_fork(after_in_child=_held_when_connection_died.clear)
 
 
 class QoS(redis.QoS):
