@@ -16,6 +16,7 @@ from traceback import format_exc
 
 from celery.utils.time import maybe_iso8601
 from celery.worker.consumer import Consumer
+from django.db import close_old_connections
 from kombu.serialization import prepare_accept_content
 from vine import promise
 
@@ -113,6 +114,8 @@ def dead_letter_message(message, problem: str, traceback: str = "") -> None:
     headers = message.headers if isinstance(message.headers, dict) else {}
     task_name = headers.get("task")
     try:
+        # The worker's main process writes rarely: treat each write like a request, with a checked connection.
+        close_old_connections()
         dead_letter_record_malformed(
             task_name=task_name if isinstance(task_name, str) else "(no task name)",
             queue=str((message.delivery_info or {}).get("routing_key") or ""),
