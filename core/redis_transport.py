@@ -9,9 +9,12 @@ connection pool from `transport.client` and dies with AttributeError, which is n
 escapes the consumer and kills the worker ("Unrecoverable error: ... 'hostname'").
 """
 
+import logging
 import os
 
 from kombu.transport import redis
+
+logger = logging.getLogger(__name__)
 
 # Delivery tags this process held when its connection died. Their messages wait in Redis's unacked hash; the
 # next channel requeues them rather than leaving them to the visibility timeout (an hour, plus the sweep).
@@ -36,9 +39,12 @@ class Channel(redis.Channel):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)  # pings Redis: it is reachable from here on
+        if _held_when_connection_died:
+            logger.info("requeuing %d message(s) held when the broker connection died", len(_held_when_connection_died))
         for tag in list(_held_when_connection_died):
-            # A no-op for a tag whose message was acknowledged or already restored by the visibility timeout.
-            self.qos.restore_by_tag(tag, leftmost=True)
+            # To the head of its queue, as kombu restores at shutdown. A no-op for a tag whose message was
+            # acknowledged or already restored by the visibility timeout.
+            self.qos.restore_by_tag(tag)
             _held_when_connection_died.discard(tag)
 
     def _connparams(self, asynchronous=False):
