@@ -31,8 +31,8 @@ def supervise(command: list[str]) -> int:
     delay = 1
     while True:
         started = time.monotonic()
-        # Its own session, so a Ctrl-C reaches it once, through stop(), not twice (Celery's second is a cold stop).
-        child = subprocess.Popen(command, start_new_session=True)
+        # In our process group, so honcho's group kill reaches it too and no worker outlives the stack.
+        child = subprocess.Popen(command)
         code = child.wait()
         if stopping:
             return code
