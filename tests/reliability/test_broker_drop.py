@@ -9,7 +9,7 @@ import redis
 
 from core.redis import redis_client
 from myproject.celery import app
-from tests.reliability.probe_tasks import RUNS_KEY, STARTED_KEY
+from tests.reliability import probe_runs
 from tests.reliability.conftest import redis_broker_only
 from tests.support.processes import start_worker, wait_until
 
@@ -42,7 +42,7 @@ def hold_tasks_in(worker, queue: str) -> None:
 
 def test_workers_holding_tasks_survive_a_redis_kill_and_run_every_task_once(private_redis, app_broker, process_logs):
     # given one worker per queue on a Redis the test may kill, each holding a task for every way of holding one
-    redis_client().delete(RUNS_KEY, STARTED_KEY)
+    probe_runs.reset()
     app_broker(private_redis.url)
     workers = {
         queue: start_worker(process_logs, name=f"drop-{queue}", queues=queue, concurrency=1,
@@ -52,7 +52,7 @@ def test_workers_holding_tasks_survive_a_redis_kill_and_run_every_task_once(priv
     try:
         for queue, worker in workers.items():
             hold_tasks_in(worker, queue)
-        wait_until(lambda: redis_client().llen(STARTED_KEY) == len(QUEUES), 60, "the slow tasks never started")
+        wait_until(lambda: redis_client().llen(probe_runs.STARTED_KEY) == len(QUEUES), 60, "the slow tasks never started")
         time.sleep(EVERYSEC_FLUSH_WAIT)
 
         # when Redis is killed without warning and started again from its files
@@ -63,11 +63,10 @@ def test_workers_holding_tasks_survive_a_redis_kill_and_run_every_task_once(priv
 
         # then every task runs, each exactly once, and nothing is left unacknowledged to run again
         expected = sorted(label for queue in QUEUES for label in labels_for(queue))
-        runs = lambda: sorted(item.decode() for item in redis_client().lrange(RUNS_KEY, 0, -1))  # noqa: E731
-        wait_until(lambda: len(runs()) >= len(expected), 90, f"tasks missing: {set(expected) - set(runs())}")
+        wait_until(lambda: len(probe_runs.runs()) >= len(expected), 90, "not every task ran")
         broker = redis.Redis(port=private_redis.port)
         wait_until(lambda: broker.hlen("unacked") == 0, 30, "messages left unacknowledged")
-        assert runs() == expected
+        assert probe_runs.runs() == expected
 
         # and every worker is still alive, never having crashed
         for queue, worker in workers.items():

@@ -9,9 +9,8 @@ from django.conf import settings
 from kombu import Connection
 
 from core.models import DeadLetter
-from core.redis import redis_client
 from myproject.celery import app
-from tests.reliability.probe_tasks import RUNS_KEY
+from tests.reliability import probe_runs
 from tests.support.processes import start_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +69,7 @@ def publish_raw(connection, queue: str, body: bytes, message_headers: dict, cont
 
 def test_unreadable_messages_on_every_queue_are_dead_lettered_and_the_worker_keeps_serving(process_logs):
     # given one worker on every queue
-    redis_client().delete(RUNS_KEY)
+    probe_runs.reset()
     worker = start_worker(process_logs, name="malformed", extra=("-I", "tests.reliability.probe_tasks"))
 
     try:
@@ -84,8 +83,7 @@ def test_unreadable_messages_on_every_queue_are_dead_lettered_and_the_worker_kee
 
         # then the good tasks run, in the worker process that read all the bad ones
         expected_runs = sorted(f"good on {queue}" for queue in QUEUES)
-        runs = lambda: sorted(item.decode() for item in redis_client().lrange(RUNS_KEY, 0, -1))  # noqa: E731
-        wait_until(lambda: runs() == expected_runs, 60, "a good task did not run", worker)
+        wait_until(lambda: probe_runs.runs() == expected_runs, 60, "a good task did not run", worker)
         unreadable = len(MALFORMED) * len(QUEUES)
         wait_until(lambda: DeadLetter.objects.filter(malformed=True).count() == unreadable, 60,
                    "not every unreadable message was dead-lettered", worker)
