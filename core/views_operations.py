@@ -50,7 +50,7 @@ def operations_live(request):
 @staff_only
 @require_POST
 def dead_letter_retry_view(request, pk: int):
-    letter = get_object_or_404(DeadLetter, pk=pk, resolved_at__isnull=True)
+    letter = get_object_or_404(DeadLetter, pk=pk, resolved_at__isnull=True, malformed=False)
     task_id = dead_letter_retry(letter=letter)
     logger.info("%s retried dead letter %s as task %s", request.user, letter.pk, task_id)
     messages.success(request, f"{letter.task_name} queued again as task {task_id}.")

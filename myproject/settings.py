@@ -166,6 +166,10 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # Each setting is read by myproject/celery.py through the CELERY_ namespace; docs:
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Redis brokers use the stock transport plus one fix, so a worker that loses Redis while holding countdown
+# or prefetched tasks reconnects instead of dying (core/redis_transport.py). None: from the URL's scheme
+# (rediss:// too, so kombu's TLS checks, which key off the scheme, still apply).
+CELERY_BROKER_TRANSPORT = "core.redis_transport:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 # JSON only: a pickle message from anyone who can reach the broker would be code execution.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -215,6 +219,9 @@ CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("CELERY_WORKER_SOFT_S
 CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 # A lost broker connection cancels running tasks so they are redelivered, not acked into the void.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Every task message is checked before Celery reads it: an unreadable one becomes a dead letter instead of
+# killing the worker (core/message_guard.py).
+CELERY_WORKER_CONSUMER = "core.message_guard:GuardedConsumer"
 # Django's LOGGING configures every process, workers included.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
