@@ -64,6 +64,15 @@ def beat_heartbeat_age() -> float | None:
     return None if value is None else max(0.0, time.time() - float(value))
 
 
+# A page asks this on every poll: a frozen Redis may cost it this long, not a whole second.
+WORKER_ALIVE_READ_TIMEOUT_SECONDS = 0.2
+
+
+def worker_alive(hostname: str) -> bool:
+    """True while the worker's heartbeat is fresh; raises redis.RedisError when Redis cannot say."""
+    return bool(redis_client(timeout=WORKER_ALIVE_READ_TIMEOUT_SECONDS).exists(WORKER_KEY_PREFIX + hostname))
+
+
 def workers_seen() -> list[str]:
     keys = redis_client().scan_iter(match=WORKER_KEY_PREFIX + "*", count=100)
     return sorted(key.decode().removeprefix(WORKER_KEY_PREFIX) for key in keys)
