@@ -61,8 +61,9 @@ def purge_published() -> int:
     return deleted
 
 
-# A click waits at most this long on a frozen broker (a healthy one takes about a millisecond); a publish
-# that gives up only hands its row to the relay, and one that went through anyway is absorbed as a copy.
+# A click waits at most this long on a frozen Redis broker (a healthy one answers in about a millisecond); a
+# publish that gives up only hands its row to the relay, and one that went through anyway is absorbed as a
+# copy. RabbitMQ ignores these options and keeps CELERY_BROKER_CONNECTION_TIMEOUT.
 PUBLISH_TIMEOUT_SECONDS = 0.5
 
 
@@ -78,7 +79,7 @@ def _fail_fast_connection(broker_url: str):
         "socket_timeout": PUBLISH_TIMEOUT_SECONDS,
         "socket_connect_timeout": PUBLISH_TIMEOUT_SECONDS,
     }
-    return app.connection_for_write(broker_url, transport_options=options, connect_timeout=PUBLISH_TIMEOUT_SECONDS)
+    return app.connection_for_write(broker_url, transport_options=options)
 
 
 def _send(message: OutboxMessage) -> bool:
