@@ -25,6 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 VISIBILITY_TIMEOUT = 45
 RESTORE_SWEEP_SECONDS = 10  # settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"]
 RABBITMQ_BOUND_SECONDS = 30
+SLACK_SECONDS = 15  # Redis: the scan's timer drifts on a loaded machine
 # The killed worker's mail is held until the kill; the new worker's goes through.
 HOLD_UNTIL_KILLED_SECONDS = 600
 
@@ -51,23 +52,26 @@ def test_a_task_whose_worker_was_killed_shows_worker_lost_and_runs_again(
     order = OrderFactory()
     client.force_login(order.customer.user)
     first = start_worker(process_logs, name="lost-a", queues="email", concurrency=1, **env)
-    with transaction.atomic():
-        services.invoice_request(order=order)
-        outbox.enqueue(tasks.send_invoice_email, order.pk)
-    wait_until(stalling_mailsink.holding, 60, "the invoice never reached the mail server", first)
-    running = client.get(f"/orders/{order.pk}/jobs/").content.decode()
-    second = start_worker(process_logs, name="lost-b", queues="email", concurrency=1, **env)
-
-    # when worker A and its pool are killed without warning
-    stalling_mailsink.hold_seconds = 0
-    os.killpg(first.pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    first.stop()
+    second = None
     try:
+        with transaction.atomic():
+            services.invoice_request(order=order)
+            outbox.enqueue(tasks.send_invoice_email, order.pk)
+        wait_until(stalling_mailsink.holding, 60, "the invoice never reached the mail server", first)
+        running = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+        second = start_worker(process_logs, name="lost-b", queues="email", concurrency=1, **env)
+
+        # when worker A and its pool are killed without warning
+        stalling_mailsink.hold_seconds = 0
+        os.killpg(first.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        first.stop()
+
         # then, while the task waits for the broker to hand it back, the page says so (on Redis; RabbitMQ
         # hands it to B at once), and the task runs again on B within the broker's bound
         lost_seen_after = None
-        bound = VISIBILITY_TIMEOUT + RESTORE_SWEEP_SECONDS + 15 if broker_is_redis() else RABBITMQ_BOUND_SECONDS
+        redis_bound = VISIBILITY_TIMEOUT + RESTORE_SWEEP_SECONDS + SLACK_SECONDS
+        bound = redis_bound if broker_is_redis() else RABBITMQ_BOUND_SECONDS
         while time.monotonic() < killed_at + bound:
             page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
             if lost_seen_after is None and "worker lost, will run again" in page:
@@ -83,6 +87,8 @@ def test_a_task_whose_worker_was_killed_shows_worker_lost_and_runs_again(
         assert " succeeded in " in second.output()
         assert list(stalling_mailsink.count_by_message_id().values()) == [1]
     finally:
-        second.stop()
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
     lost = "never (handed back at once)" if lost_seen_after is None else f"after {lost_seen_after:.1f}s"
     print(f"\nworker killed: page said lost {lost}, task ran again after {ran_again_after:.1f}s")
