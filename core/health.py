@@ -72,6 +72,15 @@ def beat_heartbeat_age() -> float | None:
     return None if value is None else max(0.0, time.time() - float(value))
 
 
+# A page asks this on every poll: a frozen Redis may cost it this long, not a whole second.
+WORKER_ALIVE_READ_TIMEOUT_SECONDS = 0.2
+
+
+def worker_alive(hostname: str) -> bool:
+    """True while the worker's heartbeat is fresh; raises redis.RedisError when Redis cannot say."""
+    return bool(redis_client(timeout=WORKER_ALIVE_READ_TIMEOUT_SECONDS).exists(WORKER_KEY_PREFIX + hostname))
+
+
 def workers_seen() -> list[str]:
     return sorted(worker_queues())
 
@@ -92,7 +101,9 @@ def queue_depths() -> dict[str, int]:
     from myproject.celery import app
 
     depths = {}
-    with app.pool.acquire(block=True) as conn:
+    # One connection attempt: a probe reports a down broker at once instead of retrying it (kombu's default).
+    options = {**app.conf.broker_transport_options, "max_retries": 0}
+    with app.connection_for_read(transport_options=options) as conn:
         channel = conn.default_channel
         # AMQP answers for an existing queue without touching it; Redis keeps no queue when it is empty,
         # so a passive declare there would fail on an empty queue.
@@ -138,23 +149,27 @@ def system_report() -> tuple[bool, dict]:
     report["broker"] = "error" if "queues" in report["failed"] else "ok"
     if report["broker"] == "error":
         report["failed"].append("broker")
-    check("workers", worker_queues)
-    if "workers" not in report["failed"]:
-        if not report["workers"]:
-            report["failed"].append("workers")
-        consumed = {queue for queues in report["workers"].values() for queue in queues}
-        # Tasks routed to a queue nobody consumes wait there forever, however healthy the other workers are.
-        report["queues_without_consumer"] = [
-            queue.name for queue in app.conf.task_queues if queue.name not in consumed
-        ]
-        if report["queues_without_consumer"]:
-            report["failed"].append("queues_without_consumer")
-    check("beat_heartbeat_age_seconds", beat_heartbeat_age)
-    age = report.get("beat_heartbeat_age_seconds")
-    if "beat_heartbeat_age_seconds" not in report["failed"] and (
-        age is None or age > settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS
-    ):
-        report["failed"].append("beat")
+    if "redis" in report["failed"]:
+        # Heartbeats live in that Redis: asking again would only add a timeout per probe to the answer.
+        report["failed"] += ["workers", "beat"]
+    else:
+        check("workers", worker_queues)
+        if "workers" not in report["failed"]:
+            if not report["workers"]:
+                report["failed"].append("workers")
+            consumed = {queue for queues in report["workers"].values() for queue in queues}
+            # Tasks routed to a queue nobody consumes wait there forever, however healthy the other workers are.
+            report["queues_without_consumer"] = [
+                queue.name for queue in app.conf.task_queues if queue.name not in consumed
+            ]
+            if report["queues_without_consumer"]:
+                report["failed"].append("queues_without_consumer")
+        check("beat_heartbeat_age_seconds", beat_heartbeat_age)
+        age = report.get("beat_heartbeat_age_seconds")
+        if "beat_heartbeat_age_seconds" not in report["failed"] and (
+            age is None or age > settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS
+        ):
+            report["failed"].append("beat")
     report["status"] = "ok" if not report["failed"] else "failing"
     return not report["failed"], report
 

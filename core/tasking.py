@@ -35,9 +35,9 @@ def exception_text(exc: BaseException) -> str:
 
 
 class ProjectTask(Task):
-    # Exponential backoff with jitter, capped well below the broker's visibility timeout.
+    # Exponential backoff with jitter, capped below the broker's visibility timeout (core.checks).
     retry_backoff = 2
-    retry_backoff_max = 300
+    retry_backoff_max = 240
     retry_jitter = True
     max_retries = 5
 

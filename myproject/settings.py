@@ -88,9 +88,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sessions read from the Redis cache, written through to the database (one query less per request; the
-# nightly accounts.cleanup_expired_sessions still finds them there).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database alone: with the Redis cache in front (cached_db) a dead or frozen Redis
+# failed or hung every signed-in page. The cost is one primary-key SELECT per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -160,7 +160,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # --- Cache ----------------------------------------------------------------------------------------
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
 REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Every Redis client gives up after this long: a killed Redis refuses at once, but a frozen one (paused,
+# swapping, a half-open connection) would otherwise hold each caller until the kernel gives up.
+REDIS_TIMEOUT_SECONDS = 1.0
+# Nothing reads this cache on a request path (sessions are in the database); the timeouts keep a future
+# caller from hanging on a frozen Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS},
+    }
+}
 
 # --- Celery ---------------------------------------------------------------------------------------
 # Each setting is read by myproject/celery.py through the CELERY_ namespace; docs:
@@ -183,13 +194,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Reserve one message at a time so a busy or dying worker holds no backlog hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Global limits; tasks set tighter ones. A hung task is killed instead of holding a pool slot forever.
-CELERY_TASK_SOFT_TIME_LIMIT = 240
-CELERY_TASK_TIME_LIMIT = 300
-# Redis redelivers an unacknowledged message after this long: it must exceed every hard time limit and
-# every countdown, or a long task runs twice (core.checks enforces it for every registered task).
-CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_TASK_SOFT_TIME_LIMIT = 210
+CELERY_TASK_TIME_LIMIT = 240
+# Redis redelivers an unacknowledged message after this long, which is how a task whose worker was killed
+# runs again: short, so it runs within 5 minutes, yet above every hard time limit and every countdown, or a
+# long task runs twice (core.checks enforces it for every registered task).
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "270"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for expired messages every 10 s (kombu's default scans every 100 s), so a killed worker's task
+    # is back within the visibility timeout + 10 s.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A frozen Redis fails a publish, /healthz or a worker's command after a second instead of hanging it;
+    # the worker reconnects and a running task is redelivered (idempotent tasks absorb the copy).
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
 # Recycle pool processes so a slow leak in a library cannot grow a worker without bound.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 250_000  # KiB
@@ -212,7 +233,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # Keep retrying the broker at start-up so workers survive starting before Redis.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Fail a publish quickly when the broker is down; the outbox relay sends it later.
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+# RabbitMQ hands a dead worker's tasks to another at once when its connection closes; a worker host that
+# vanished without closing it is noticed after two missed heartbeats (20 s instead of Celery's 240 s).
+CELERY_BROKER_HEARTBEAT = 10
 # On SIGTERM, finish running tasks for this long, then requeue what is left (including held countdown
 # tasks) before exiting; compose's stop_grace_period is longer.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "30"))

@@ -1,3 +1,5 @@
+import time
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -5,7 +7,9 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from core.health import WORKER_KEY_PREFIX
 from core.models import DeadLetter, OutboxMessage
+from core.redis import redis_client
 from finance.models import Charge
 from orders.models import Invoice, Order
 from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
@@ -93,6 +97,25 @@ def test_retrying_and_running_come_from_the_task_result_of_the_outbox_id(client)
 
     assert 'data-state="retrying"' in retrying and "SMTPServerDisconnected" in retrying
     assert 'data-state="running"' in running
+
+
+def test_a_started_task_whose_worker_stopped_beating_shows_worker_lost(client):
+    # given an invoice task started by a worker with a fresh heartbeat
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    worker = f"email@{uuid.uuid4().hex}"
+    TaskResult.objects.create(task_id=str(OutboxMessage.objects.get().pk), status="STARTED", worker=worker)
+    redis_client().set(WORKER_KEY_PREFIX + worker, time.time(), ex=30)
+    alive = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    # when its heartbeat expires (the worker was killed)
+    redis_client().delete(WORKER_KEY_PREFIX + worker)
+    lost = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    # then the page says running while it lives, and that the task will run again once it is gone
+    assert 'data-state="running"' in alive
+    assert 'data-state="lost"' in lost and "worker lost, will run again" in lost and "hx-trigger" in lost
 
 
 def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
