@@ -1,8 +1,10 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from core.exceptions import ProjectError
 from orders import services
-from orders.models import Invoice
+from orders.models import Invoice, Order
 from tests.factories import OrderFactory
 from tests.support.pdf import attachment, pdf_text
 
@@ -24,6 +26,17 @@ def test_invoice_send_emails_a_pdf_with_the_order_lines_and_total(mailsink):
     assert "25.50 EUR" in text  # 2 x 10.00 + 1 x 5.50
     assert f"invoice for order #{order.pk}, total 25.50 EUR." in message.get_body(("plain",)).get_content()
     assert invoice.status == Invoice.Status.SENT and invoice.sent_at is not None
+
+
+def test_the_invoice_pdf_dates_the_order_by_the_project_zone(mailsink, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    order = OrderFactory()
+    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 11, 21, 23, 30, tzinfo=UTC))  # 00:30 in Berlin
+
+    services.invoice_send(order_id=order.pk)
+
+    [message] = mailsink.to(order.customer.email)
+    assert f"Order #{order.pk} - 2026-11-22" in pdf_text(attachment(message)[1])
 
 
 def test_invoice_send_twice_sends_one_email(mailsink):
