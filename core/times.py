@@ -1,5 +1,5 @@
 """Times as people read them: in the project's zone (settings.TIME_ZONE) and in one format, the same one the
-templates use through the `shown_time` and `shown_date` filters. Python code formatting an aware datetime with
+templates use through the `shown_time` filter. Python code formatting an aware datetime with
 an f-string would print it in UTC."""
 
 from datetime import date, datetime

@@ -1,8 +1,8 @@
-"""The `shown_time` and `shown_date` filters: `{{ order.created_at|shown_time }}` → `2026-11-21 19:22`."""
+"""The `shown_time` filter: `{{ order.created_at|shown_time }}` → `2026-11-21 19:22`."""
 
 from django import template
 
-from core.times import format_date, format_time
+from core.times import format_time
 
 register = template.Library()
 
@@ -11,7 +11,3 @@ register = template.Library()
 def shown_time(value) -> str:
     return format_time(value) if value else ""
 
-
-@register.filter
-def shown_date(value) -> str:
-    return format_date(value) if value else ""
