@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(".run/mail"))
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mailsink %(message)s")
+    # aiosmtpd logs every SMTP command, and its own start-up connection, at INFO; one line a message is ours.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller, _ = start_mailsink(port=options.port, folder=options.dir)
     logger.info("SMTP sink on 127.0.0.1:%d, messages saved in %s", options.port, options.dir)
     stopped = threading.Event()
