@@ -57,5 +57,9 @@ def test_the_mail_sink_prints_its_start_and_one_line_a_message(process_logs, tmp
     finally:
         sink.stop()
 
-    printed = [line.split(" mailsink ", 1)[1] for line in sink.log_path.read_text().splitlines() if " mailsink " in line]
-    assert printed == [f"SMTP sink on 127.0.0.1:{port}, messages saved in {tmp_path}", "mail to reader@example.com: Hello"]
+    lines = sink.log_path.read_text().splitlines()
+    printed = [line.split(" mailsink ", 1)[1] for line in lines if " mailsink " in line]
+    assert printed == [
+        f"SMTP sink on 127.0.0.1:{port}, messages saved in {tmp_path}",
+        "mail to reader@example.com: Hello",
+    ]
