@@ -28,6 +28,7 @@ def test_the_admin_index_lists_deliveries_spelled_right(admin_client):
         "/admin/core/outboxmessage/",
         "/admin/django_celery_results/taskresult/",
         "/admin/django_celery_results/groupresult/",
+        "/admin/notifications/delivery/",
     ],
 )
 def test_rows_only_the_system_writes_cannot_be_added(admin_client, changelist):
