@@ -97,3 +97,16 @@ def test_a_bad_cron_expression_is_refused_with_the_reason(admin_client):
     digest.refresh_from_db()
     assert (digest.crontab.hour, digest.crontab.minute) == ("8", "0")
     assert CrontabSchedule.objects.count() == schedules_before
+
+
+def test_a_new_periodic_task_is_added_with_its_schedule_in_the_same_form(admin_client):
+    shown = admin_client.get("/admin/django_celery_beat/periodictask/add/")
+    new_task = {"name": "Hourly carts", "regtask": "orders.cleanup_expired_carts", "args": "[]", "kwargs": "{}",
+                "headers": "{}", "runs": "every", "every": "1", "every_unit": "hours"}
+
+    response = admin_client.post("/admin/django_celery_beat/periodictask/add/", change_form_data(shown) | new_task)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    task = PeriodicTask.objects.get(name="Hourly carts")
+    assert task.task == "orders.cleanup_expired_carts" and task.crontab is None
+    assert (task.interval.every, task.interval.period) == (1, IntervalSchedule.HOURS)
