@@ -328,4 +328,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django configures these two before reading this block, each with a handler of its own; left in place,
+    # a line printed there was printed again by the root handler, and request lines skipped the format above.
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from core.metrics import metrics_view
 from core.views import healthz, healthz_system
+from myproject.views import SignOutView, favicon
 from notifications import views_staff as newsletters
 
 newsletter_urls = [
@@ -20,7 +21,8 @@ newsletter_urls = [
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", SignOutView.as_view(), name="logout"),
+    path("favicon.ico", favicon),
     path("orders/", include("orders.urls")),
     path("notifications/", include("notifications.urls")),
     path("operations/", include("core.urls")),

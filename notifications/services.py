@@ -1,5 +1,6 @@
 """Writes and business rules for notifications: subscribers, newsletters, the daily digest and their delivery."""
 
+import email.policy
 import logging
 import smtplib
 import unicodedata
@@ -290,10 +291,21 @@ def _is_permanent(exc: Exception) -> bool:
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
+class ListEmailMessage(EmailMessage):
+    """A mail to a list subscriber, whose List-Unsubscribe header reaches the wire as a plain `<https://…>`.
+
+    Python's email policy folds header lines at 78 characters, and turns a longer unbroken token such as the
+    unsubscribe URL into an RFC 2047 encoded word, which mail clients do not decode in List-Unsubscribe
+    (RFC 2369, RFC 8058 one-click). Lines may run to RFC 5322's hard limit of 998 characters instead."""
+
+    def message(self, *, policy=email.policy.default):
+        return super().message(policy=policy.clone(max_line_length=998))
+
+
 def _message(*, subscriber: Subscriber, subject: str, template: str, context: dict, message_id: str) -> EmailMessage:
     unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
     body = render_to_string(template, {**context, "subscriber": subscriber, "unsubscribe_url": unsubscribe_url})
-    return EmailMessage(
+    return ListEmailMessage(
         subject=subject,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,

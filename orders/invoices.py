@@ -8,6 +8,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 from core.money import format_money
+from core.times import format_date
 from orders.models import Invoice
 
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
@@ -27,7 +28,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     pdf.set_font(FONT, "B", 18)
     pdf.cell(0, 12, f"Invoice {invoice.number}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=11)
-    pdf.cell(0, 7, f"Order #{order.pk} - {order.created_at:%Y-%m-%d}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, f"Order #{order.pk} - {format_date(order.created_at)}", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 7, f"Bill to: {order.customer.name} <{order.customer.email}>", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(FONT, "B", 11)

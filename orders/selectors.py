@@ -4,13 +4,13 @@ import json
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from django_celery_results.models import TaskResult
 from redis.exceptions import RedisError
 
 from core.health import worker_alive
 from core.models import DeadLetter, OutboxMessage
 from core.money import format_money
+from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
 from orders.models import Order, OrderItem
@@ -88,7 +88,7 @@ def invoice_job(*, order: Order) -> JobState:
         return JobState("invoice", "Invoice", "idle", "not requested")
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
-        return JobState("invoice", label, "done", f"emailed {timezone.localtime(invoice.sent_at):%Y-%m-%d %H:%M}")
+        return JobState("invoice", label, "done", f"emailed {format_time(invoice.sent_at)}")
     state, detail, retries = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
     return JobState("invoice", label, state, detail, retries=retries)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.exceptions import ProjectError
 from core.money import format_money
+from core.times import format_time
 from orders.invoices import invoice_pdf_render
 from orders.models import Cart, Customer, Invoice, Order, OrderItem, Product
 
@@ -27,7 +28,7 @@ def invoice_request(*, order: Order) -> Invoice:
     """Create the order's invoice, or return it; an invoice already sent cannot be requested again."""
     invoice, _ = Invoice.objects.get_or_create(order=order, defaults={"number": invoice_number_for(order)})
     if invoice.status == Invoice.Status.SENT:
-        raise ProjectError(f"Invoice {invoice.number} was already sent on {invoice.sent_at:%Y-%m-%d %H:%M}.")
+        raise ProjectError(f"Invoice {invoice.number} was already sent on {format_time(invoice.sent_at)}.")
     invoice.requested_at = timezone.now()
     invoice.save(update_fields=["requested_at"])
     return invoice

@@ -1,8 +1,10 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from core.exceptions import ProjectError
 from orders import services
-from orders.models import Invoice
+from orders.models import Invoice, Order
 from tests.factories import OrderFactory
 from tests.support.pdf import attachment, pdf_text
 
@@ -44,6 +46,17 @@ def test_invoice_pdf_carries_a_name_in_any_script(mailsink, name):
 
     [message] = mailsink.to(order.customer.email)
     assert name in pdf_text(attachment(message)[1])
+
+
+def test_the_invoice_pdf_dates_the_order_by_the_project_zone(mailsink, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    order = OrderFactory()
+    Order.objects.filter(pk=order.pk).update(created_at=datetime(2026, 11, 21, 23, 30, tzinfo=UTC))  # 00:30 in Berlin
+
+    services.invoice_send(order_id=order.pk)
+
+    [message] = mailsink.to(order.customer.email)
+    assert f"Order #{order.pk} - 2026-11-22" in pdf_text(attachment(message)[1])
 
 
 def test_invoice_send_twice_sends_one_email(mailsink):

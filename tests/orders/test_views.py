@@ -1,5 +1,6 @@
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -227,3 +228,18 @@ def test_every_action_refuses_a_post_without_the_csrf_token(action):
 
     assert response.status_code == 403
     assert not OutboxMessage.objects.exists()
+
+
+def test_an_invoice_sent_time_reads_the_same_in_the_refusal_and_the_job_in_the_project_zone(client, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    order = OrderFactory()
+    sent_at = datetime(2026, 11, 21, 18, 22, tzinfo=UTC)  # 19:22 in Berlin
+    Invoice.objects.create(order=order, number="INV-T-3", requested_at=sent_at, sent_at=sent_at,
+                           status=Invoice.Status.SENT)
+    client.force_login(order.customer.user)
+
+    refusal = client.post(f"/orders/{order.pk}/send-invoice/", follow=True).content.decode()
+    job = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert "INV-T-3 was already sent on 2026-11-21 19:22." in refusal
+    assert "emailed 2026-11-21 19:22" in job
