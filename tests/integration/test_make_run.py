@@ -8,14 +8,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.support.embedded import free_port
-from tests.support.processes import ROOT, ManagedProcess, wait_until
+from tests.support.processes import ROOT, ManagedProcess, fresh_clone_env, wait_until
 
 # Installing nothing, but creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
@@ -92,21 +90,9 @@ def readme_commands() -> list[tuple[str, str]]:
 
 
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
-    postgres_port, redis_port, web_port, flower_port = free_port(), free_port(), free_port(), free_port()
-    # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
-    unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
-    env = {key: value for key, value in os.environ.items() if key not in unset}
-    env.update(
-        DJANGO_DEBUG="1",  # as the Makefile's run target
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        RUN_DIR=str(tmp_path / "run"),
-        EMBEDDED_POSTGRES_PORT=str(postgres_port),
-        EMBEDDED_REDIS_PORT=str(redis_port),
-        WEB_PORT=str(web_port),
-        FLOWER_PORT=str(flower_port),
-        EMAIL_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-    )
+    env = fresh_clone_env(tmp_path / "run")
+    postgres_port, redis_port = int(env["EMBEDDED_POSTGRES_PORT"]), int(env["EMBEDDED_REDIS_PORT"])
+    web_port, flower_port = int(env["WEB_PORT"]), int(env["FLOWER_PORT"])
     # As the README prints it: `make run WEB_PORT=8080 FLOWER_PORT=5556`, with every port moved to a free one.
     ports = [f"{name}={env.pop(name)}" for name in ("WEB_PORT", "FLOWER_PORT", "EMAIL_PORT")]
     stack = ManagedProcess("make-run", ["make", "run", *ports], env, tmp_path)

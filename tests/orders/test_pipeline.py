@@ -1,7 +1,6 @@
 import pytest
 
 from core.exceptions import ProjectError
-from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from finance.tasks import charge_customer
 from orders import pipeline, tasks

@@ -1,7 +1,6 @@
 """Redis killed while every worker holds a countdown task, a retrying task, a running task and prefetched
 messages: no worker dies, and once Redis is back every task runs exactly once."""
 
-import signal
 import time
 
 import pytest

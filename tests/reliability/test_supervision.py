@@ -4,18 +4,16 @@ queue, while the rest of the stack runs on."""
 import os
 import signal
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
 
 from myproject.celery import app
-from tests.support.embedded import free_port
-from tests.support.processes import ManagedProcess, wait_until
+from tests.support.processes import ManagedProcess, fresh_clone_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Migrating a fresh SQLite database and starting eight processes on a busy machine.
+# Creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
 
 
@@ -34,14 +32,8 @@ def bulk_worker_main_pid(stack_pid: int) -> int | None:
 
 def test_a_killed_worker_is_started_again_and_consumes_its_queue(tmp_path, app_broker):
     # given the whole stack of `make run`
-    redis_port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(
-        DJANGO_DEBUG="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", RUN_DIR=str(tmp_path / "run"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", EMBEDDED_REDIS_PORT=str(redis_port),
-        WEB_PORT=str(free_port()), FLOWER_PORT=str(free_port()), EMAIL_PORT=str(free_port()), PYTHONUNBUFFERED="1",
-    )
-    env.pop("FLOWER_BASIC_AUTH", None)
+    env = fresh_clone_env(tmp_path / "run")
+    redis_port = env["EMBEDDED_REDIS_PORT"]
     stack = ManagedProcess("runstack-supervised", [sys.executable, "manage.py", "runstack"], env, tmp_path)
     try:
         stack.wait_for_output("Ready in", timeout=READY_TIMEOUT_SECONDS)
