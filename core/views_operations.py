@@ -14,6 +14,7 @@ from django_celery_results.models import TaskResult
 from core import health
 from core.deadletters import dead_letter_retry
 from core.models import DeadLetter
+from core.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +59,21 @@ def dead_letter_retry_view(request, pk: int):
 
 
 def _operations_context() -> dict:
-    workers = _probe(health.worker_queues)
-    consumed = {queue for queues in workers.get("value", {}).values() for queue in queues}
+    # Heartbeats live in Redis, and so do the queues when it is also the broker: when it does not answer,
+    # say so once rather than wait out its timeout for every read.
+    store = _probe(lambda: redis_client().ping())
+    if "error" in store:
+        workers = beat_age = store
+        queues = store if settings.CELERY_BROKER_URL == settings.REDIS_URL else _probe(health.queue_depths)
+    else:
+        workers, beat_age = _probe(health.worker_queues), _probe(health.beat_heartbeat_age)
+        queues = _probe(health.queue_depths)
+    consumed = {queue for worker_queues in workers.get("value", {}).values() for queue in worker_queues}
     return {
-        "queues": _probe(health.queue_depths),
+        "queues": queues,
         "consumed_queues": consumed,
         "workers": workers,
-        "beat_age": _probe(health.beat_heartbeat_age),
+        "beat_age": beat_age,
         "beat_max_age": settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS,
         "recent_tasks": TaskResult.objects.order_by("-date_done")[:RECENT_TASKS_SHOWN],
         "dead_letters": DeadLetter.objects.filter(resolved_at__isnull=True)[:DEAD_LETTERS_SHOWN],

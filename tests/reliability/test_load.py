@@ -51,7 +51,7 @@ class Customer(threading.Thread):
         status, _ = self.request("/login/", {"username": self.username, "password": PASSWORD,
                                              "csrfmiddlewaretoken": self.csrf_token()})
         self.statuses.append(status)
-        while time.monotonic() < self.deadline:
+        while True:  # at least one click each, however long a loaded machine took to sign everyone in
             status, page = self.request(f"/orders/{self.order_id}/")
             self.statuses.append(status)
             started = time.monotonic()
@@ -60,6 +60,8 @@ class Customer(threading.Thread):
             self.click_seconds.append(time.monotonic() - started)
             self.statuses.append(status)
             assert re.search(r"queued|already sent", page), page[:500]
+            if time.monotonic() >= self.deadline:
+                break
 
 
 def test_fifty_customers_clicking_for_a_minute(live_worker, mailsink, process_logs):

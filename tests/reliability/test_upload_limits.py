@@ -2,6 +2,7 @@
 with the production config while the client is still sending, and no temporary file grows on the server."""
 
 import http.cookiejar
+import re
 import socket
 import sys
 import urllib.parse
@@ -70,8 +71,19 @@ def post_partially(port: int, cookies: dict[str, str], *, chunked: bool = False)
             "Content-Type: text/csv\r\n\r\nemail,name\r\n"
         ).encode() + b"x" * SENT_BYTES
         connection.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
-        answer = connection.recv(65536)
+        answer = b""
+        while not _complete(answer) and (received := connection.recv(65536)):
+            answer += received
     return answer, len(part)
+
+
+def _complete(answer: bytes) -> bool:
+    """The head and as much body as its Content-Length says have arrived (they may come in separate reads)."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    return len(body) >= (int(length.group(1)) if length else 0)
 
 
 def status_and_location(answer: bytes) -> tuple[int, str]:
