@@ -206,7 +206,7 @@ def test_flower_answers_healthcheck_and_requires_its_credentials(start_service):
     assert probe("flower", FLOWER_PORT=port).returncode == 0
 
 
-def test_relay_publishes_an_outbox_message_left_unpublished(start_service):
+def test_relay_publishes_an_outbox_message_left_unpublished(start_service, no_shared_worker):
     order = OrderFactory()
     app.control.purge()  # leftovers of earlier tests; works on Redis and RabbitMQ alike
     message = OutboxMessage.objects.create(task_name="orders.send_invoice_email", queue="email", args=[order.pk])
