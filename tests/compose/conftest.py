@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,9 @@ class Stack:
 
     def url(self, service: str, path: str = "") -> str:
         """The service's address as published on this machine."""
-        address = self.env["WEB_PUBLISH"] if service == "web" else f"127.0.0.1:{self.env[f'{service.upper()}_PUBLISH_PORT']}"
-        return f"http://{address}/{path}"
+        if service == "web":
+            return f"http://{self.env['WEB_PUBLISH']}/{path}"
+        return f"http://127.0.0.1:{self.env[f'{service.upper()}_PUBLISH_PORT']}/{path}"
 
 
 def service_ready(record: dict) -> bool:
@@ -120,6 +122,13 @@ class Browser:
     def get(self, path: str) -> str:
         with self.opener.open(self.base + path, timeout=10) as response:
             return response.read().decode()
+
+    def post(self, path: str, fields: dict) -> tuple[str, str]:
+        """Posts `fields` to `path` as its own form would; returns the landing path and body."""
+        request = urllib.request.Request(self.base + path, data=urllib.parse.urlencode(fields).encode(),
+                                         headers={"Referer": self.base + path})
+        with self.opener.open(request, timeout=10) as response:
+            return urllib.parse.urlsplit(response.url).path, response.read().decode()
 
     def post_form(self, path: str, form_page: str, fields: dict | None = None) -> tuple[str, str]:
         """Posts the form of `form_page` to `path` with its CSRF token; returns the landing path and body."""
@@ -178,3 +187,45 @@ class Mailpit:
 @pytest.fixture(scope="session")
 def mailpit(healthy_stack) -> Mailpit:
     return Mailpit(healthy_stack.url("mailpit"))
+
+
+class FormFields(HTMLParser):
+    """What a browser would submit for the page's main form as it stands: inputs, checked boxes, selected
+    options and text areas (submit buttons left out)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self.options: dict[str, dict[str, str]] = {}  # select name → option text → value
+        self._select = self._option = self._textarea = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.fields[name] = attrs.get("value", "on" if attrs.get("type") == "checkbox" else "")
+        elif tag == "select" and name:
+            self._select = name
+            self.options[name] = {}
+        elif tag == "option" and self._select:
+            self._option = attrs.get("value", "")
+            if "selected" in attrs:
+                self.fields[self._select] = self._option
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+
+    def handle_data(self, data):
+        if self._option is not None:
+            self.options[self._select][data.strip()] = self._option
+            self._option = None
+        elif self._textarea:
+            self.fields[self._textarea] += data.lstrip("\n") if not self.fields[self._textarea] else data
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None

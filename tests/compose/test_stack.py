@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.compose.conftest import http_get, service_ready, wait_for
+from tests.compose.conftest import FormFields, http_get, service_ready, wait_for
 
 
 def test_every_service_is_healthy_and_migrate_completed(healthy_stack):
@@ -71,3 +71,32 @@ def test_metrics_answer_only_with_the_token_and_count_the_task(healthy_stack, in
 
     assert status == 200
     assert re.search(r'celery_tasks_total\{[^}]*task="orders\.send_invoice_email"', body.decode())
+
+
+def test_a_periodic_task_rescheduled_in_admin_is_run_by_beat(healthy_stack, staff):
+    admin = "admin/django_celery_beat/"
+    # given an interval of 10 seconds, added in admin
+    interval_form = FormFields(staff.get(admin + "intervalschedule/add/")).fields
+    landing, _ = staff.post(admin + "intervalschedule/add/", interval_form | {"every": "10", "period": "seconds"})
+    assert landing.endswith("/intervalschedule/")
+
+    # when staff switch the hourly cart cleanup to it
+    listing = staff.get(admin + "periodictask/?q=Clean+up+expired+carts")
+    task_page = re.search(r'href="/(admin/django_celery_beat/periodictask/\d+/change/)', listing).group(1)
+    form = FormFields(staff.get(task_page))
+    every_10_seconds = form.options["interval"]["every 10 seconds"]
+    landing, _ = staff.post(task_page, form.fields | {"crontab": "", "interval": every_10_seconds, "_save": "Save"})
+    assert landing.endswith("/periodictask/")
+
+    # then the running beat sends it every 10 seconds and a worker runs it: Flower lists the runs
+    flower = healthy_stack.url("flower")
+    user, password = healthy_stack.env["FLOWER_BASIC_AUTH"].split(":", 1)
+
+    def cleanup_runs():
+        status, body = http_get(flower + "api/tasks?taskname=orders.cleanup_expired_carts", basic=(user, password))
+        assert status == 200
+        runs = [t for t in json.loads(body).values()
+                if t["name"] == "orders.cleanup_expired_carts" and t["state"] == "SUCCESS"]
+        return runs[1:]  # two or more
+
+    wait_for(cleanup_runs, 90, "beat never ran the rescheduled cart cleanup twice")

@@ -47,7 +47,8 @@ def test_a_stopped_worker_hands_a_long_task_back_and_exits_by_itself(staff, heal
         state = json.loads(subprocess.run(["docker", "inspect", worker], capture_output=True, text=True,
                                           check=True).stdout)[0]["State"]
         assert state["ExitCode"] != 137, logs(worker)
-        assert healthy_stack.compose("exec", "-T", "redis", "valkey-cli", "lrange", QUEUE, "0", "-1").count(f'"id": "{task_id}"') == 1
+        waiting = healthy_stack.compose("exec", "-T", "redis", "valkey-cli", "lrange", QUEUE, "0", "-1")
+        assert waiting.count(f'"id": "{task_id}"') == 1
     finally:
         subprocess.run(["docker", "rm", "-f", worker], capture_output=True)
         healthy_stack.compose("start", "worker-bulk")

@@ -43,8 +43,8 @@ def store(raw: bytes) -> None:
          "ContentID": "", "Size": len(part.get_payload(decode=True) or b"")}
         for part_id, part in parts if part.get_filename()
     ]
-    text = next((p.get_content() for _, p in parts if p.get_content_type() == "text/plain" and not p.get_filename()), "")
-    html = next((p.get_content() for _, p in parts if p.get_content_type() == "text/html" and not p.get_filename()), "")
+    bodies = {p.get_content_type(): p.get_content() for _, p in reversed(parts) if not p.get_filename()}
+    text, html = bodies.get("text/plain", ""), bodies.get("text/html", "")
     record = {
         "ID": f"{next(ids):020d}", "MessageID": (message["Message-ID"] or "").strip("<>"),
         "From": (addresses(message["From"]) or [{}])[0], "To": addresses(message["To"]),
