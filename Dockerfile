@@ -6,7 +6,9 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
 COPY requirements.txt .
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
+# Runtime dependencies only (requirements-local.txt and requirements-dev.txt never reach the image); every
+# download is checked against its hash in the lock file.
+RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,7 +22,7 @@ RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app 
 WORKDIR /app
 COPY --from=build /wheels /wheels
 COPY requirements.txt .
-RUN pip install --no-index --find-links /wheels -r requirements.txt && rm -rf /wheels
+RUN pip install --require-hashes --no-index --find-links /wheels -r requirements.txt && rm -rf /wheels
 COPY . .
 # The manifest storage needs collectstatic at build time; settings refuse to load without a secret, so the
 # build gets a throwaway one that never reaches a running container.

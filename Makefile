@@ -4,23 +4,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lock compose-check compose-up-test system-deps clean
+.PHONY: run test bench lock compose-check compose-up-test system-deps clean celery manage
 
 $(BIN)/activate:
 	@python=$$(./scripts/find-python) && echo "Using $$python" && "$$python" -m venv $(VENV)
 
+# Three hashed lock files, each installed once and again when it changes: the runtime (what the image has),
+# local tooling for `make run`, then tests and tooling.
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
+
 $(VENV)/.installed: $(BIN)/activate requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.local-installed: $(VENV)/.installed requirements-local.txt
+	$(PIP_INSTALL) -r requirements-local.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.local-installed requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	@touch $@
 
 run: export RUN_STARTED_AT := $(shell date +%s.%N)
 run: export DJANGO_DEBUG ?= 1
 run: export PATH := $(abspath $(BIN)):$(PATH)
-run: $(VENV)/.installed
+run: $(VENV)/.local-installed
 	$(PY) manage.py runstack
 
 # Two test processes (pytest-xdist), each with its own test database and Redis database, in random order
@@ -28,7 +36,15 @@ run: $(VENV)/.installed
 TEST_PROCESSES ?= 2
 test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
-	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
+
+# The project's command lines beside `make run`, with its virtualenv and settings (same variables, same
+# embedded ports): make celery ARGS="inspect registered", make manage ARGS="check_queues".
+celery manage: export DJANGO_DEBUG ?= 1
+celery: $(VENV)/.local-installed
+	$(BIN)/celery -A myproject $(ARGS)
+manage: $(VENV)/.local-installed
+	$(PY) manage.py $(ARGS)
 
 # Every benchmark on this machine, written to BENCHMARKS.md; reports only, never fails on a missed target.
 bench: export PATH := $(abspath $(BIN)):$(PATH)
@@ -48,9 +64,16 @@ compose-check: system-deps
 compose-up-test: $(VENV)/.dev-installed
 	./scripts/compose-ci $(PYTEST_ARGS)
 
+# Every pin with its hashes and no index or find-links lines (a machine's pip.conf stays out of the files);
+# in this order, as each file is constrained to the ones before it. Keeps the current pins;
+# PIP_COMPILE_ARGS="--upgrade-package NAME" (or "--upgrade") moves them.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(PIP_COMPILE_ARGS)
+
 lock: $(VENV)/.dev-installed
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --output-file requirements.txt requirements.in
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --output-file requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-local.txt requirements-local.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf $(VENV) .run staticfiles

@@ -13,6 +13,7 @@ from accounts.models import ContactImport
 from accounts.selectors import contact_import_errors_csv, contact_import_progress
 from core import outbox
 from core.exceptions import ProjectError
+from core.middleware import accepts_upload
 from core.views_operations import staff_only
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def import_list(request):
     return render(request, "accounts/import_list.html", {"imports": ContactImport.objects.all()[:IMPORTS_SHOWN]})
 
 
+@accepts_upload(max_file_bytes_setting="CONTACT_IMPORT_MAX_BYTES")
 @staff_only
 @require_POST
 def import_upload(request):

@@ -32,7 +32,7 @@ def machine_section(results: dict) -> list[str]:
         f"- OS: {platform.platform()}; Python {platform.python_version()}",
         f"- Django {version('django')}, Celery {version('celery')}, kombu {version('kombu')}, "
         f"gunicorn {version('gunicorn')}, redis-py {version('redis')}, psycopg {version('psycopg')}",
-        f"- Database: {results['database']}; broker and cache: Redis {results['redis']}",
+        f"- Database: {results['database']}; broker and cache: {results['redis']}",
         f"- Run: {results['started']:%Y-%m-%d %H:%M} – {results['finished']:%H:%M} UTC; load average "
         f"(1, 5, 15 min) at the start {results['load_at_start']}, at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
         "",

@@ -448,6 +448,12 @@ def database_version() -> str:
     return f"PostgreSQL {number // 10000}.{number % 10000} ({where})"
 
 
+def store_version() -> str:
+    """Valkey answers INFO with a Redis-compatible redis_version too; name the server that really runs."""
+    info = probes.client().info("server")
+    return f"Valkey {info['valkey_version']}" if "valkey_version" in info else f"Redis {info['redis_version']}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs to debug the harness")
@@ -463,7 +469,7 @@ def main() -> None:
         "started": datetime.now(UTC),
         "note": options.note,
         "database": database_version(),
-        "redis": f"{probes.client().info()['redis_version']} ({'embedded' if _embedded_redis else 'REDIS_URL'})",
+        "redis": f"{store_version()} ({'embedded' if _embedded_redis else 'REDIS_URL'})",
         "load_at_start": ", ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
     try:

@@ -1,11 +1,14 @@
-"""Dead letters: record a task that gave up, retry it with the same arguments, or mark it resolved."""
+"""Dead letters: record a task that gave up or a message no worker could read, retry a task with the same
+arguments, or mark either resolved."""
 
 import logging
+import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
 from core import outbox
+from core.exceptions import ProjectError
 from core.models import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -32,9 +35,33 @@ def dead_letter_record(
     return letter
 
 
+def dead_letter_record_malformed(
+    *, task_name: str, queue: str, problem: str, traceback: str, raw_headers: str, raw_body: str, content_type: str,
+    content_encoding: str,
+) -> DeadLetter:
+    """Keep a message the worker acknowledged without running it, as it arrived."""
+    letter = DeadLetter.objects.create(
+        # Its own id, if any, is not trusted to be unique or even a string; it stays readable in raw_headers.
+        task_id=f"malformed-{uuid.uuid4()}",
+        task_name=task_name[:200],
+        queue=queue[:50],
+        exception=problem,
+        traceback=traceback,
+        malformed=True,
+        raw_headers=raw_headers,
+        raw_body=raw_body,
+        content_type=content_type[:200],
+        content_encoding=content_encoding[:200],
+    )
+    logger.error("unreadable message on queue %s dead-lettered as %s: %s", queue, letter.pk, problem)
+    return letter
+
+
 @transaction.atomic
 def dead_letter_retry(*, letter: DeadLetter) -> str:
     """Enqueue the task again with the same arguments; returns the new task id."""
+    if letter.malformed:
+        raise ProjectError("An unreadable message has no arguments to run again; read it and resolve it.")
     task_id = outbox.enqueue_by_name(
         task_name=letter.task_name, queue=letter.queue, args=letter.args, kwargs=letter.kwargs
     )

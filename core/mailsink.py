@@ -15,18 +15,25 @@ from aiosmtpd.controller import Controller
 logger = logging.getLogger(__name__)
 
 
+class ReceivedMessage(email.message.EmailMessage):
+    """A received message, parsed, with the bytes as they came over SMTP: what a mail client reads."""
+
+    raw: bytes = b""
+
+
 class MailSink:
     """Keeps received messages in memory and, when given a folder, as .eml files there."""
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder
-        self.messages: list[email.message.EmailMessage] = []
+        self.messages: list[ReceivedMessage] = []
         self.lock = threading.Lock()
         if folder:
             folder.mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message = email.message_from_bytes(envelope.content, _class=ReceivedMessage, policy=email.policy.default)
+        message.raw = envelope.content
         with self.lock:
             self.messages.append(message)
             count = len(self.messages)
@@ -35,7 +42,7 @@ class MailSink:
         logger.info("mail to %s: %s", ", ".join(envelope.rcpt_tos), message["Subject"])
         return "250 Message accepted for delivery"
 
-    def to(self, address: str) -> list[email.message.EmailMessage]:
+    def to(self, address: str) -> list[ReceivedMessage]:
         with self.lock:
             return [m for m in self.messages if address in str(m["To"])]
 
@@ -53,6 +60,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(".run/mail"))
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mailsink %(message)s")
+    # aiosmtpd logs every SMTP command, and its own start-up connection, at INFO; one line a message is ours.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller, _ = start_mailsink(port=options.port, folder=options.dir)
     logger.info("SMTP sink on 127.0.0.1:%d, messages saved in %s", options.port, options.dir)
     stopped = threading.Event()

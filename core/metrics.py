@@ -33,8 +33,10 @@ def _bucket_for(seconds: float, buckets: tuple[float, ...]) -> str:
     return next((str(bound) for bound in buckets if seconds <= bound), "+Inf")
 
 
-# After a failed write, skip writes this long: an unreachable Redis would otherwise add its connect
-# timeout (2 s) to every request and task.
+# A sample is worth less than the response it describes: a frozen Redis costs a request at most this long
+# (a healthy one answers in well under a millisecond)...
+SAMPLE_WRITE_TIMEOUT_SECONDS = 0.2
+# ...and after a failed write, writes are skipped this long, so it costs one request in ten seconds.
 RECORDING_PAUSE_AFTER_FAILURE = 10.0
 _recording_paused_until = 0.0
 
@@ -45,7 +47,7 @@ def _record(counter: tuple | None = None, histogram: tuple | None = None) -> Non
     if time.monotonic() < _recording_paused_until:
         return
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        pipe = redis_client(timeout=SAMPLE_WRITE_TIMEOUT_SECONDS).pipeline(transaction=False)
         if counter is not None:
             key, labels = counter
             pipe.hincrby(key, SEPARATOR.join(labels), 1)
@@ -222,6 +224,14 @@ registry.register(ProjectCollector())
 @require_GET
 def metrics_view(request):
     """Prometheus' scrape target; only for whoever holds METRICS_TOKEN, and absent when it is unset."""
+    refusal = bearer_token_refusal(request)
+    if refusal is not None:
+        return refusal
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def bearer_token_refusal(request) -> HttpResponse | None:
+    """None when the request carries METRICS_TOKEN as its bearer token, else the answer refusing it."""
     if not settings.METRICS_TOKEN:
         raise Http404
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -231,4 +241,4 @@ def metrics_view(request):
         return response
     if not hmac.compare_digest(token.encode(), settings.METRICS_TOKEN.encode()):
         return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return None

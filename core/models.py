@@ -34,7 +34,8 @@ class OutboxMessage(models.Model):
 
 
 class DeadLetter(models.Model):
-    """A task that gave up: enough to understand the failure and to run it again."""
+    """A task that gave up, or a message no worker could read: enough to understand the failure and to run
+    it again."""
 
     task_id = models.CharField(max_length=191, unique=True)
     task_name = models.CharField(max_length=200, db_index=True)
@@ -48,6 +49,13 @@ class DeadLetter(models.Model):
     last_seen = models.DateTimeField(auto_now=True)
     retried_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # A message the worker could not read at all (wrong body shape, bad headers, unknown task): kept as it
+    # arrived for a person to read; it has no arguments to retry with.
+    malformed = models.BooleanField(default=False)
+    raw_headers = models.TextField(blank=True)
+    raw_body = models.TextField(blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    content_encoding = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-last_seen"]

@@ -61,12 +61,24 @@ def purge_published() -> int:
     return deleted
 
 
+# A click waits at most this long on a frozen Redis broker (a healthy one answers in about a millisecond); a
+# publish that gives up only hands its row to the relay, and one that went through anyway is absorbed as a
+# copy. RabbitMQ ignores these options and keeps CELERY_BROKER_CONNECTION_TIMEOUT.
+PUBLISH_TIMEOUT_SECONDS = 0.5
+
+
 @cache
 def _fail_fast_connection(broker_url: str):
     """The outbox's own broker connection: one attempt, no back-off. A click must not wait on a broker that
-    is down (kombu's default retries for CELERY_BROKER_CONNECTION_TIMEOUT); the row is safe and the relay
-    sends it when the broker is back."""
-    options = {**app.conf.broker_transport_options, "max_retries": 1, "interval_start": 0}
+    is down (kombu's default retries for CELERY_BROKER_CONNECTION_TIMEOUT) or frozen; the row is safe and
+    the relay sends it when the broker is back."""
+    options = {
+        **app.conf.broker_transport_options,
+        "max_retries": 0,  # kombu counts retries after the first attempt
+        "interval_start": 0,
+        "socket_timeout": PUBLISH_TIMEOUT_SECONDS,
+        "socket_connect_timeout": PUBLISH_TIMEOUT_SECONDS,
+    }
     return app.connection_for_write(broker_url, transport_options=options)
 
 

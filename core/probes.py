@@ -15,8 +15,8 @@ RELAY_STALE_SECONDS = 120
 
 
 def web() -> str | None:
-    """Alive while /healthz answers with its JSON report, even a 503 one: a missing worker is for /healthz to
-    report, not a reason to restart the web container."""
+    """Alive while /healthz answers with its JSON status, even a 503 one: a database outage takes web out of
+    the load balancer's rotation, but restarting the container would not bring the database back."""
     from django.conf import settings
 
     request = urllib.request.Request(
@@ -25,7 +25,7 @@ def web() -> str | None:
     try:
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_SECONDS) as response:
             body = response.read()
-    except urllib.error.HTTPError as error:  # 503: alive, reporting a failing dependency
+    except urllib.error.HTTPError as error:  # 503: alive, reporting its database down
         body = error.read()
     except OSError as error:
         return f"web does not answer: {error}"

@@ -27,10 +27,17 @@ TRANSIENT_ERRORS = (
 )
 
 
+def exception_text(exc: BaseException) -> str:
+    """The class and message a person needs, also for an exception whose str() is empty: then its args, or
+    else the attributes it keeps its details in."""
+    detail = str(exc) or ", ".join(map(repr, exc.args)) or ", ".join(f"{k}={v!r}" for k, v in vars(exc).items())
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 class ProjectTask(Task):
-    # Exponential backoff with jitter, capped well below the broker's visibility timeout.
+    # Exponential backoff with jitter, capped below the broker's visibility timeout (core.checks).
     retry_backoff = 2
-    retry_backoff_max = 300
+    retry_backoff_max = 240
     retry_jitter = True
     max_retries = 5
 
@@ -41,6 +48,11 @@ class ProjectTask(Task):
             # Deleted since it was enqueued: retrying cannot bring it back.
             logger.warning("%s skipped, object not found: %s (args=%r)", self.name, exc, args)
             return None
+        except Exception as exc:
+            # Celery hands on_failure a copy rebuilt from the exception's args, which drops the message of an
+            # exception keeping it elsewhere (fpdf2's encoding error read as a bare "FPDFException()").
+            self.request.raised = exc
+            raise
 
     def retry(self, *args, **kwargs):
         # django-celery-results stores request.meta with the RETRY state: the order page shows "retrying (n)".
@@ -50,13 +62,17 @@ class ProjectTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from core.deadletters import dead_letter_record
 
+        raised = getattr(self.request, "raised", None)
+        if isinstance(raised, type(exc)):
+            exc = raised
+
         dead_letter_record(
             task_id=task_id,
             task_name=self.name,
             queue=self.queue or "default",
             args=list(args or ()),
             kwargs=dict(kwargs or {}),
-            exception=repr(exc),
+            exception=exception_text(exc),
             traceback=str(einfo) if einfo else "",
             attempts=(self.request.retries or 0) + 1,
         )

@@ -50,7 +50,7 @@ def operations_live(request):
 @staff_only
 @require_POST
 def dead_letter_retry_view(request, pk: int):
-    letter = get_object_or_404(DeadLetter, pk=pk, resolved_at__isnull=True)
+    letter = get_object_or_404(DeadLetter, pk=pk, resolved_at__isnull=True, malformed=False)
     task_id = dead_letter_retry(letter=letter)
     logger.info("%s retried dead letter %s as task %s", request.user, letter.pk, task_id)
     messages.success(request, f"{letter.task_name} queued again as task {task_id}.")
@@ -58,9 +58,12 @@ def dead_letter_retry_view(request, pk: int):
 
 
 def _operations_context() -> dict:
+    workers = _probe(health.worker_queues)
+    consumed = {queue for queues in workers.get("value", {}).values() for queue in queues}
     return {
         "queues": _probe(health.queue_depths),
-        "workers": _probe(health.workers_seen),
+        "consumed_queues": consumed,
+        "workers": workers,
         "beat_age": _probe(health.beat_heartbeat_age),
         "beat_max_age": settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS,
         "recent_tasks": TaskResult.objects.order_by("-date_done")[:RECENT_TASKS_SHOWN],

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from core.money import format_money
 from finance.models import Charge, ExchangeRate, RevenueReport
 
 
@@ -15,9 +16,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
-    list_display = ("id", "order", "status", "amount", "currency", "attempts", "gateway_reference", "updated_at")
+    list_display = ("id", "order", "status", "shown_amount", "attempts", "gateway_reference", "updated_at")
     list_filter = ("status",)
     search_fields = ("idempotency_key", "gateway_reference", "order__id")
+
+    @admin.display(description="Amount", ordering="amount")
+    def shown_amount(self, charge):
+        return format_money(charge.amount, charge.currency)
 
 
 @admin.register(ExchangeRate)
@@ -29,4 +34,8 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
 
 @admin.register(RevenueReport)
 class RevenueReportAdmin(ReadOnlyAdmin):
-    list_display = ("date", "paid_orders", "revenue", "sent_at")
+    list_display = ("date", "paid_orders", "shown_revenue", "sent_at")
+
+    @admin.display(description="Revenue", ordering="revenue")
+    def shown_revenue(self, report):
+        return format_money(report.revenue)

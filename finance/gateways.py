@@ -11,6 +11,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from core.money import format_money
 from core.redis import redis_client
 
 
@@ -65,7 +66,7 @@ class SimulatedGateway(PaymentGateway):
         if fails and random.random() < 0.5:
             raise GatewayUnavailable("simulated gateway: connection reset before the request arrived")
         if amount > self.DECLINE_ABOVE:
-            raise ChargeDeclined(f"The card was declined: {amount} {currency} is above its limit.")
+            raise ChargeDeclined(f"The card was declined: {format_money(amount, currency)} is above its limit.")
         proposed = json.dumps(
             {"reference": f"sim_{uuid.uuid4().hex[:16]}", "amount": str(amount), "currency": currency,
              "idempotency_key": idempotency_key}

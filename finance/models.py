@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from core.money import format_money
+
 
 def new_idempotency_key() -> str:
     return f"charge-{uuid.uuid4().hex}"
@@ -65,4 +67,4 @@ class RevenueReport(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
-        return f"Revenue {self.date}: {self.revenue}"
+        return f"Revenue {self.date}: {format_money(self.revenue)}"

@@ -3,7 +3,7 @@
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from finance.models import Charge, ExchangeRate
@@ -33,14 +33,13 @@ def paid_order_ids_on(*, day: date) -> list[int]:
 
 
 def revenue_of_paid_orders(*, day: date, first_order_id: int, last_order_id: int) -> tuple[int, Decimal]:
-    """Count and item total of the orders paid on `day` with ids in [first, last]."""
+    """Count and item total, in cents, of the orders paid on `day` with ids in [first, last]."""
     start, end = day_bounds(day)
     order_ids = Charge.objects.filter(
         status=Charge.Status.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end,
         order_id__gte=first_order_id, order_id__lte=last_order_id,
     ).values("order_id")
-    revenue = OrderItem.objects.filter(order_id__in=order_ids).aggregate(total=Sum(F("unit_price") * F("quantity")))
-    return order_ids.count(), revenue["total"] or Decimal("0.00")
+    return order_ids.count(), OrderItem.objects.filter(order_id__in=order_ids).total()
 
 
 def latest_rates() -> QuerySet[ExchangeRate]:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ProjectError
+from core.money import CURRENCY, cents, format_money
 from finance.gateways import ChargeDeclined, payment_gateway
 from finance.models import Charge, ExchangeRate, RevenueReport
 from finance.selectors import revenue_of_paid_orders
@@ -23,7 +24,6 @@ from orders.pipeline import order_fail, order_mark_paid
 
 logger = logging.getLogger(__name__)
 
-CHARGE_CURRENCY = "EUR"  # the shop's prices are in euro, like the ECB's reference rates
 EXCHANGE_RATES_TIMEOUT_SECONDS = 10
 EXCHANGE_RATES_MAX_BYTES = 1_000_000  # the ECB's feed is about 2 kB; anything this big is not that feed
 ECB_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
@@ -98,7 +98,8 @@ def charge_execute(*, order_id: int) -> Charge:
             charge.failure_reason = ""
             charge.succeeded_at = timezone.now()
             charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
-            logger.info("order #%s charged %s %s (%s)", order_id, charge.amount, charge.currency, result.reference)
+            logger.info("order #%s charged %s (%s)", order_id, format_money(charge.amount, charge.currency),
+                        result.reference)
         order_mark_paid(order=order)
     return charge
 
@@ -107,7 +108,7 @@ def _charge_create(order: Order) -> Charge:
     amount = order.total
     if amount <= 0:
         raise ProjectError(f"Order #{order.pk} has nothing to charge.")
-    return Charge.objects.create(order=order, amount=amount, currency=CHARGE_CURRENCY)
+    return Charge.objects.create(order=order, amount=amount, currency=CURRENCY)
 
 
 # --- Exchange rates ---------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def revenue_chunk_sum(*, day: date, first_order_id: int, last_order_id: int) -> 
 def revenue_report_send(*, day: date, chunk_totals: list[dict]) -> RevenueReport:
     """Combine the chunk sums and email the CSV to STAFF_REPORT_EMAILS, once per day."""
     paid_orders = sum(chunk["paid_orders"] for chunk in chunk_totals)
-    revenue = sum((Decimal(chunk["revenue"]) for chunk in chunk_totals), Decimal("0.00"))
+    revenue = cents(sum((Decimal(chunk["revenue"]) for chunk in chunk_totals), Decimal("0")))
     with transaction.atomic():
         report, _ = RevenueReport.objects.select_for_update().get_or_create(
             date=day, defaults={"paid_orders": paid_orders, "revenue": revenue}
@@ -194,10 +195,10 @@ def revenue_report_send(*, day: date, chunk_totals: list[dict]) -> RevenueReport
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["date", "paid_orders", "revenue", "currency"])
-        writer.writerow([day.isoformat(), paid_orders, f"{revenue:.2f}", CHARGE_CURRENCY])
+        writer.writerow([day.isoformat(), paid_orders, revenue, CURRENCY])
         message = EmailMessage(
             subject=f"Revenue report {day:%Y-%m-%d}",
-            body=f"{paid_orders} paid orders, {revenue:.2f} {CHARGE_CURRENCY} revenue. The CSV is attached.\n",
+            body=f"{paid_orders} paid orders, {format_money(revenue)} revenue. The CSV is attached.\n",
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=settings.STAFF_REPORT_EMAILS,
         )

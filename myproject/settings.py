@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,10 +55,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",  # before CSRF, whose token check parses the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "myproject.urls"
@@ -73,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.operator_links",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -84,9 +88,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sessions read from the Redis cache, written through to the database (one query less per request; the
-# nightly accounts.cleanup_expired_sessions still finds them there).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database alone: with the Redis cache in front (cached_db) a dead or frozen Redis
+# failed or hung every signed-in page. The cost is one primary-key SELECT per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -120,13 +124,29 @@ CONTACT_IMPORT_MAX_BYTES = int(os.environ.get("CONTACT_IMPORT_MAX_BYTES", "10_00
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # probes speak plain HTTP inside the network
-SESSION_COOKIE_SECURE = not DEBUG and SECURE_SSL_REDIRECT
-CSRF_COOKIE_SECURE = not DEBUG and SECURE_SSL_REDIRECT
+# Secure cookies whenever DEBUG is off, whatever the redirect: a TLS proxy may redirect by itself. Off only for
+# a plain-HTTP server nobody else reaches (the test suite's gunicorn, compose on a laptop).
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Only the site's own scripts, styles, images and forms; the one inline script (django-celery-beat's admin
+# form, templates/admin/djcelery/) carries the request's nonce.
+# Style attributes stay allowed for the progress bars' widths: an attribute cannot run script.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # --- Database -------------------------------------------------------------------------------------
 # PostgreSQL everywhere. Unset, it is the embedded server that `make run`, `make test` and `make bench`
@@ -140,12 +160,27 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # --- Cache ----------------------------------------------------------------------------------------
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
 REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Every Redis client gives up after this long: a killed Redis refuses at once, but a frozen one (paused,
+# swapping, a half-open connection) would otherwise hold each caller until the kernel gives up.
+REDIS_TIMEOUT_SECONDS = 1.0
+# Nothing reads this cache on a request path (sessions are in the database); the timeouts keep a future
+# caller from hanging on a frozen Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS},
+    }
+}
 
 # --- Celery ---------------------------------------------------------------------------------------
 # Each setting is read by myproject/celery.py through the CELERY_ namespace; docs:
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Redis brokers use the stock transport plus one fix, so a worker that loses Redis while holding countdown
+# or prefetched tasks reconnects instead of dying (core/redis_transport.py). None: from the URL's scheme
+# (rediss:// too, so kombu's TLS checks, which key off the scheme, still apply).
+CELERY_BROKER_TRANSPORT = "core.redis_transport:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 # JSON only: a pickle message from anyone who can reach the broker would be code execution.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -159,13 +194,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Reserve one message at a time so a busy or dying worker holds no backlog hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Global limits; tasks set tighter ones. A hung task is killed instead of holding a pool slot forever.
-CELERY_TASK_SOFT_TIME_LIMIT = 240
-CELERY_TASK_TIME_LIMIT = 300
-# Redis redelivers an unacknowledged message after this long: it must exceed every hard time limit and
-# every countdown, or a long task runs twice (core.checks enforces it for every registered task).
-CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_TASK_SOFT_TIME_LIMIT = 210
+CELERY_TASK_TIME_LIMIT = 240
+# Redis redelivers an unacknowledged message after this long, which is how a task whose worker was killed
+# runs again: short, so it runs within 5 minutes, yet above every hard time limit and every countdown, or a
+# long task runs twice (core.checks enforces it for every registered task).
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "270"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for expired messages every 10 s (kombu's default scans every 100 s), so a killed worker's task
+    # is back within the visibility timeout + 10 s.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+    # A frozen Redis fails a publish, /healthz or a worker's command after a second instead of hanging it;
+    # the worker reconnects and a running task is redelivered (idempotent tasks absorb the copy).
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
 # Recycle pool processes so a slow leak in a library cannot grow a worker without bound.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 250_000  # KiB
@@ -188,13 +233,19 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # Keep retrying the broker at start-up so workers survive starting before Redis.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Fail a publish quickly when the broker is down; the outbox relay sends it later.
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+# RabbitMQ hands a dead worker's tasks to another at once when its connection closes; a worker host that
+# vanished without closing it is noticed after two missed heartbeats (20 s instead of Celery's 240 s).
+CELERY_BROKER_HEARTBEAT = 10
 # On SIGTERM, finish running tasks for this long, then requeue what is left (including held countdown
 # tasks) before exiting; compose's stop_grace_period is longer.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "30"))
 CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 # A lost broker connection cancels running tasks so they are redelivered, not acked into the void.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Every task message is checked before Celery reads it: an unreadable one becomes a dead letter instead of
+# killing the worker (core/message_guard.py).
+CELERY_WORKER_CONSUMER = "core.message_guard:GuardedConsumer"
 # Django's LOGGING configures every process, workers included.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
@@ -277,4 +328,10 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django configures these two before reading this block, each with a handler of its own; left in place,
+    # a line printed there was printed again by the root handler, and request lines skipped the format above.
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -6,7 +6,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core.metrics import metrics_view
-from core.views import healthz
+from core.views import healthz, healthz_system
+from myproject.views import SignOutView, favicon
 from notifications import views_staff as newsletters
 
 newsletter_urls = [
@@ -20,13 +21,15 @@ newsletter_urls = [
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", SignOutView.as_view(), name="logout"),
+    path("favicon.ico", favicon),
     path("orders/", include("orders.urls")),
     path("notifications/", include("notifications.urls")),
     path("operations/", include("core.urls")),
     path("newsletters/", include((newsletter_urls, "newsletters"))),
     path("imports/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    path("healthz/system", healthz_system, name="healthz_system"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -27,3 +27,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ["subscriber__email"]
     list_select_related = ["subscriber", "newsletter"]
     readonly_fields = [field.name for field in Delivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # a delivery row is written by the fan-out, one per message sent

@@ -4,7 +4,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Sum
+from django.db.models import ExpressionWrapper, F
+
+from core.money import money_field, money_sum
 
 
 class Customer(models.Model):
@@ -38,6 +40,27 @@ class CartItem(models.Model):
     quantity = models.PositiveIntegerField(default=1)
 
 
+def line_amount(path: str = "") -> ExpressionWrapper:
+    """An order line's unit price × quantity, as exact numeric computed by the database; `path` reaches the
+    lines from another model, e.g. "items__" from Order."""
+    return ExpressionWrapper(F(f"{path}unit_price") * F(f"{path}quantity"), output_field=money_field())
+
+
+class OrderQuerySet(models.QuerySet):
+    def with_totals(self) -> "OrderQuerySet":
+        """Each order with `total_amount`, summed by the database, for lists that show many orders."""
+        return self.annotate(total_amount=money_sum(line_amount("items__")))
+
+
+class OrderItemQuerySet(models.QuerySet):
+    def with_amounts(self) -> "OrderItemQuerySet":
+        return self.annotate(amount=line_amount())
+
+    def total(self) -> Decimal:
+        """The sum of these lines in cents, by the database."""
+        return self.aggregate(total=money_sum(line_amount()))["total"]
+
+
 class Order(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
@@ -57,6 +80,8 @@ class Order(models.Model):
     # Set in the same transaction as the stock decrement, so a retried step decrements nothing.
     inventory_updated_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OrderQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -65,8 +90,7 @@ class Order(models.Model):
 
     @property
     def total(self) -> Decimal:
-        value = self.items.aggregate(total=Sum(F("unit_price") * F("quantity")))["total"]
-        return value or Decimal("0.00")
+        return self.items.total()
 
 
 class OrderItem(models.Model):
@@ -75,9 +99,7 @@ class OrderItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
 
-    @property
-    def line_total(self) -> Decimal:
-        return self.unit_price * self.quantity
+    objects = OrderItemQuerySet.as_manager()
 
 
 class Invoice(models.Model):

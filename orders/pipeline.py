@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.exceptions import ProjectError
+from core.money import format_money
 from orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def order_confirmation_send(*, order_id: int) -> Order:
     lines = "\n".join(f"  {item.quantity} × {item.product.name}" for item in order.items.select_related("product"))
     EmailMessage(
         subject=f"Order #{order.pk} confirmed",
-        body=f"Hello {order.customer.name},\n\nwe received your payment of {order.total} EUR for:\n{lines}\n",
+        body=f"Hello {order.customer.name},\n\nwe received your payment of {format_money(order.total)} for:\n{lines}\n",
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.customer.email],
         headers={"Message-ID": f"<order-{order.pk}-confirmation@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},

@@ -4,20 +4,24 @@ import json
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from django_celery_results.models import TaskResult
+from redis.exceptions import RedisError
 
+from core.health import worker_alive
 from core.models import DeadLetter, OutboxMessage
+from core.money import format_money
+from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
-from orders.models import Order
+from orders.models import Order, OrderItem
 
 FINISHED_STATES = {"idle", "done", "failed"}
+STATE_LABELS = {"idle": "not started", "lost": "worker lost, will run again"}
 
 
 @dataclass(frozen=True)
 class JobState:
-    """What the detail page shows for one job: idle, queued, running, retrying, done or failed."""
+    """What the detail page shows for one job: idle, queued, running, lost, retrying, done or failed."""
 
     key: str
     label: str
@@ -28,8 +32,8 @@ class JobState:
 
     @property
     def state_label(self) -> str:
-        if self.state == "idle":
-            return "not started"
+        if self.state in STATE_LABELS:
+            return STATE_LABELS[self.state]
         return f"retrying ({self.retries})" if self.state == "retrying" and self.retries else self.state
 
     @property
@@ -45,10 +49,17 @@ def orders_visible_to(*, user) -> QuerySet[Order]:
     return orders.filter(customer__user=user)
 
 
+def order_lines(*, order: Order) -> QuerySet[OrderItem]:
+    """The order's lines with their product and `amount`, in the order they were added."""
+    return order.items.select_related("product").with_amounts().order_by("pk")
+
+
 def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
     """Where the latest task for this object is while its domain row is not finished yet.
 
-    The task id is the outbox row's id; its TaskResult says running/retrying, a dead letter says it gave up."""
+    The task id is the outbox row's id; its TaskResult says running/retrying, a dead letter says it gave up.
+    A task started by a worker whose heartbeat has gone is "lost": the broker hands it to another worker
+    (Redis after CELERY_VISIBILITY_TIMEOUT, RabbitMQ at once)."""
     message = OutboxMessage.objects.filter(task_name=task_name, args=[object_id]).order_by("-created_at").first()
     if message is None:
         return "queued", "", 0
@@ -56,10 +67,12 @@ def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
     letter = DeadLetter.objects.filter(task_id=task_id, resolved_at__isnull=True).first()
     if letter is not None:
         return "failed", letter.exception, 0
-    result = TaskResult.objects.filter(task_id=task_id).only("status", "result", "meta").first()
+    result = TaskResult.objects.filter(task_id=task_id).only("status", "result", "meta", "worker").first()
     if result is None:
         return "queued", "waiting for a worker" if message.published_at else "waiting for the broker", 0
     if result.status == "STARTED":
+        if result.worker and _worker_gone(result.worker):
+            return "lost", f"{result.worker} stopped", 0
         return "running", "", 0
     if result.status == "RETRY":
         retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.ProjectTask.retry
@@ -75,7 +88,7 @@ def invoice_job(*, order: Order) -> JobState:
         return JobState("invoice", "Invoice", "idle", "not requested")
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
-        return JobState("invoice", label, "done", f"emailed {timezone.localtime(invoice.sent_at):%Y-%m-%d %H:%M}")
+        return JobState("invoice", label, "done", f"emailed {format_time(invoice.sent_at)}")
     state, detail, retries = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
     return JobState("invoice", label, state, detail, retries=retries)
 
@@ -84,7 +97,7 @@ def charge_job(*, order: Order) -> JobState:
     charge = charge_for_order(order=order)
     if charge is None:
         return JobState("charge", "Payment", "idle", "not charged")
-    label = f"Payment {charge.amount} {charge.currency}"
+    label = f"Payment {format_money(charge.amount, charge.currency)}"
     if charge.status == Charge.Status.SUCCEEDED:
         return JobState("charge", label, "done", "charged")
     if charge.status == Charge.Status.FAILED:
@@ -126,6 +139,14 @@ def pipeline_job(*, order: Order) -> JobState:
 
 def order_jobs(*, order: Order) -> list[JobState]:
     return [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
+
+
+def _worker_gone(hostname: str) -> bool:
+    """Gone when its heartbeat expired; with Redis unreachable nobody can tell, and the job shows running."""
+    try:
+        return not worker_alive(hostname)
+    except RedisError:
+        return False
 
 
 def _short(text: str | None, limit: int = 160) -> str:

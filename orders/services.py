@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ProjectError
+from core.money import format_money
+from core.times import format_time
 from orders.invoices import invoice_pdf_render
 from orders.models import Cart, Customer, Invoice, Order, OrderItem, Product
 
@@ -26,7 +28,7 @@ def invoice_request(*, order: Order) -> Invoice:
     """Create the order's invoice, or return it; an invoice already sent cannot be requested again."""
     invoice, _ = Invoice.objects.get_or_create(order=order, defaults={"number": invoice_number_for(order)})
     if invoice.status == Invoice.Status.SENT:
-        raise ProjectError(f"Invoice {invoice.number} was already sent on {invoice.sent_at:%Y-%m-%d %H:%M}.")
+        raise ProjectError(f"Invoice {invoice.number} was already sent on {format_time(invoice.sent_at)}.")
     invoice.requested_at = timezone.now()
     invoice.save(update_fields=["requested_at"])
     return invoice
@@ -51,7 +53,8 @@ def invoice_send(*, order_id: int) -> Invoice:
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
     message = EmailMessage(
         subject=f"Your invoice {invoice.number}",
-        body=f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}.\n",
+        body=(f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
+              f"total {format_money(order.total)}.\n"),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.customer.email],
         headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},

@@ -86,8 +86,8 @@ def record_pipeline_failure(request, exc, traceback) -> None:
     base=ProjectTask,
     name="orders.cleanup_expired_carts",
     queue="bulk",
-    soft_time_limit=600,
-    time_limit=660,
+    soft_time_limit=210,  # below the visibility timeout; batches commit, so the next run continues
+    time_limit=240,
     autoretry_for=TRANSIENT_ERRORS,
 )
 def cleanup_expired_carts() -> None:

@@ -11,11 +11,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core import outbox
 from core.exceptions import ProjectError
+from core.money import format_money
 from finance import services as finance_services
 from finance import tasks as finance_tasks
 from orders import pipeline, services, tasks
 from orders.models import Order
-from orders.selectors import order_jobs, orders_visible_to
+from orders.selectors import order_jobs, order_lines, orders_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 @login_required
 @require_GET
 def order_list(request):
-    orders = orders_visible_to(user=request.user)[:200]
+    orders = orders_visible_to(user=request.user).with_totals()[:200]
     return render(request, "orders/order_list.html", {"orders": orders})
 
 
@@ -31,7 +32,7 @@ def order_list(request):
 @require_GET
 def order_detail(request, pk: int):
     order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
-    return render(request, "orders/order_detail.html", _jobs_context(order))
+    return render(request, "orders/order_detail.html", {**_jobs_context(order), "lines": order_lines(order=order)})
 
 
 @login_required
@@ -56,7 +57,7 @@ def order_send_invoice(request, pk: int):
 def order_charge(request, pk: int):
     def request_charge(order):
         charge = finance_services.charge_request(order=order)
-        return f"Payment of {charge.amount} {charge.currency} queued."
+        return f"Payment of {format_money(charge.amount, charge.currency)} queued."
 
     return _start_job(request, pk, finance_tasks.charge_customer, request_charge)
 

@@ -7,6 +7,8 @@ from django.contrib.auth.models import User
 
 from orders.models import Customer, Order, OrderItem, Product
 
+PASSWORD = "a-good-password"  # every factory user's, for tests that sign in through the login form
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -16,7 +18,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
-    password = factory.django.Password("a-good-password")
+    password = factory.django.Password(PASSWORD)
 
 
 class StaffFactory(UserFactory):

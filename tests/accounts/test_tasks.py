@@ -17,15 +17,6 @@ from tests.accounts.factories import ContactImportFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager():
-    from myproject.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def test_import_task_imports_the_upload(eager):
     contact_import = ContactImportFactory(file__data=contacts_csv(generated_rows(5)))
 

@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.factories import PASSWORD
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, shared_beat, wait_until
 
@@ -14,7 +15,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
-PASSWORD = "a-good-password"  # tests.factories.UserFactory's
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,8 +58,12 @@ def page(browser, web_server):
     context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(60_000)
     page = context.new_page()
+    # Every browser test also checks that the Content-Security-Policy blocked nothing the page needs.
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
 
 
 @pytest.fixture

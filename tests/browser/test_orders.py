@@ -6,7 +6,7 @@ import pytest
 
 from orders.models import Invoice
 from tests.browser.screenshots import SCREENSHOTS
-from tests.factories import OrderFactory, ProductFactory
+from tests.factories import PASSWORD, OrderFactory, ProductFactory
 from tests.support.pdf import attachment, pdf_text
 from tests.support.processes import wait_until
 
@@ -39,7 +39,7 @@ def test_send_invoice_works_without_javascript(browser, web_server, live_worker,
     page = context.new_page()
     page.goto("/login/")
     page.fill("#id_username", order.customer.user.username)
-    page.fill("#id_password", "a-good-password")
+    page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.goto(f"/orders/{order.pk}/")
 
@@ -72,7 +72,7 @@ def test_phone_layout_of_an_order(browser, web_server):
     page = context.new_page()
     page.goto("/login/")
     page.fill("#id_username", order.customer.user.username)
-    page.fill("#id_password", "a-good-password")
+    page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
 
     page.goto(f"/orders/{order.pk}/")

@@ -112,12 +112,21 @@ def healthy_stack(stack) -> Stack:
     return stack
 
 
+class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
+    """Browsers send Secure cookies to http://127.0.0.1 and http://localhost (a secure context); urllib does not."""
+
+    def return_ok_secure(self, cookie, request):
+        return urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost") or super(
+        ).return_ok_secure(cookie, request)
+
+
 class Browser:
     """Cookies and CSRF as a browser keeps them."""
 
     def __init__(self, base: str):
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        cookies = http.cookiejar.CookieJar(policy=LoopbackIsSecure())
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
 
     def get(self, path: str) -> str:
         with self.opener.open(self.base + path, timeout=10) as response:
@@ -190,14 +199,13 @@ def mailpit(healthy_stack) -> Mailpit:
 
 
 class FormFields(HTMLParser):
-    """What a browser would submit for the page's main form as it stands: inputs, checked boxes, selected
-    options and text areas (submit buttons left out)."""
+    """What a browser would submit for the page's form as it stands: inputs, checked boxes, selected options
+    and text areas (submit buttons left out)."""
 
     def __init__(self, html: str):
         super().__init__()
         self.fields: dict[str, str] = {}
-        self.options: dict[str, dict[str, str]] = {}  # select name → option text → value
-        self._select = self._option = self._textarea = None
+        self._select = self._textarea = None
         self.feed(html)
 
     def handle_starttag(self, tag, attrs):
@@ -208,21 +216,15 @@ class FormFields(HTMLParser):
                 self.fields[name] = attrs.get("value", "on" if attrs.get("type") == "checkbox" else "")
         elif tag == "select" and name:
             self._select = name
-            self.options[name] = {}
-        elif tag == "option" and self._select:
-            self._option = attrs.get("value", "")
-            if "selected" in attrs:
-                self.fields[self._select] = self._option
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.fields[self._select] = attrs.get("value", "")
         elif tag == "textarea" and name:
             self._textarea = name
             self.fields[name] = ""
 
     def handle_data(self, data):
-        if self._option is not None:
-            self.options[self._select][data.strip()] = self._option
-            self._option = None
-        elif self._textarea:
-            self.fields[self._textarea] += data.lstrip("\n") if not self.fields[self._textarea] else data
+        if self._textarea:
+            self.fields[self._textarea] += data
 
     def handle_endtag(self, tag):
         if tag == "select":

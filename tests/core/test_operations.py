@@ -1,8 +1,9 @@
 import pytest
 from django_celery_results.models import TaskResult
 
-from core.health import BEAT_KEY, record_heartbeat
+from core.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
 from core.models import DeadLetter, OutboxMessage
+from core.redis import redis_client
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_anonymous_users_are_sent_to_sign_in(client):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
-def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings):
+def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings, redis_of_this_test):
     TaskResult.objects.create(task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS",
                               worker="worker@host")
     record_heartbeat(BEAT_KEY, "beat")
@@ -60,3 +61,20 @@ def test_retrying_a_dead_letter_enqueues_it_again_and_resolves_it(client, dead_l
     assert dead_letter.resolved_at is not None
     page = response.content.decode()
     assert "queued again" in page and "No failed tasks." in page
+
+
+def test_staff_see_which_queue_no_worker_consumes(client):
+    redis = redis_client()
+    stale = list(redis.scan_iter(match=WORKER_KEY_PREFIX + "*"))
+    redis.delete(*stale) if stale else None
+    record_heartbeat(WORKER_KEY_PREFIX + "email@test", "worker", queues=["default", "email"])
+    client.force_login(StaffFactory())
+    try:
+        page = client.get("/operations/").content.decode()
+    finally:
+        redis.delete(WORKER_KEY_PREFIX + "email@test")
+
+    assert "email@test: default, email" in page
+    bulk = page.split('id="queue-bulk"', 1)[1].split("</div></div>", 1)[0]
+    assert "no worker consumes it" in bulk
+    assert "no worker consumes it" not in page.split('id="queue-email"', 1)[1].split("</div></div>", 1)[0]

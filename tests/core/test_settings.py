@@ -71,3 +71,13 @@ def test_an_amqp_broker_url_is_accepted():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "amqp"
+
+
+def test_cookies_are_secure_whenever_debug_is_off_even_without_the_https_redirect():
+    # a TLS-terminating proxy may redirect to HTTPS itself, so the app's redirect is off
+    production_behind_a_redirecting_proxy = PRODUCTION | {"DJANGO_SECURE_SSL_REDIRECT": "0"}
+    assert "DJANGO_SECURE_COOKIES" not in production_behind_a_redirecting_proxy
+
+    for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        assert setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", **production_behind_a_redirecting_proxy) == "True"
+        assert setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", DJANGO_DEBUG="1") == "False"

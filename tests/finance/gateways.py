@@ -19,3 +19,8 @@ class LostResponsesGateway(SimulatedGateway):
         if len(LostResponsesGateway.keys_sent) <= LostResponsesGateway.lost:
             raise GatewayUnavailable("response lost after the debit")
         return result
+
+
+def debits_of(order) -> list[dict]:
+    """Every debit the simulated gateway made for the order's customer, named as finance.services names it."""
+    return SimulatedGateway.debits_for(f"customer-{order.customer_id}")

@@ -8,19 +8,15 @@ from django.utils import timezone
 
 from core.exceptions import ProjectError
 from finance import services
-from finance.gateways import SimulatedGateway
 from finance.models import Charge, ExchangeRate, RevenueReport
 from finance.selectors import charge_for_order
 from orders.models import Order
 from tests.factories import OrderFactory, ProductFactory
-from tests.finance.conftest import ECB_FEED
 from tests.finance.factories import PaidChargeFactory
+from tests.finance.gateways import debits_of
+from tests.support.feeds import ECB_FEED
 
 pytestmark = pytest.mark.django_db
-
-
-def debits(order):
-    return SimulatedGateway.debits_for(f"customer-{order.customer_id}")
 
 
 def test_charge_request_creates_a_pending_charge_for_the_order_total():
@@ -49,7 +45,7 @@ def test_charge_execute_debits_once_and_marks_the_order_paid(instant_gateway):
 
     assert again.pk == charge.pk and charge.status == Charge.Status.SUCCEEDED
     assert charge.gateway_reference.startswith("sim_") and charge.succeeded_at is not None
-    assert [debit["idempotency_key"] for debit in debits(order)] == [charge.idempotency_key]
+    assert [debit["idempotency_key"] for debit in debits_of(order)] == [charge.idempotency_key]
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
 
@@ -64,7 +60,7 @@ def test_a_lost_response_is_retried_with_the_same_key_and_debits_once(lost_respo
 
     assert charge.status == Charge.Status.SUCCEEDED and charge.attempts == 2
     assert lost_responses.keys_sent == [charge.idempotency_key] * 2
-    assert len(debits(order)) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_a_declined_charge_is_final_and_fails_the_order(instant_gateway):
@@ -74,10 +70,11 @@ def test_a_declined_charge_is_final_and_fails_the_order(instant_gateway):
         services.charge_execute(order_id=order.pk)
 
     charge = charge_for_order(order=order)
-    assert charge.status == Charge.Status.FAILED and "declined" in charge.failure_reason
+    assert charge.status == Charge.Status.FAILED
+    assert charge.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
     order.refresh_from_db()
     assert order.status == Order.Status.FAILED and "declined" in order.failure_reason
-    assert debits(order) == []
+    assert debits_of(order) == []
     with pytest.raises(ProjectError, match="declined"):  # a redelivery does not try again
         services.charge_execute(order_id=order.pk)
     assert Charge.objects.filter(order=order).count() == 1
@@ -113,7 +110,7 @@ def test_ten_concurrent_runs_make_one_charge_and_one_debit(instant_gateway):
     assert len(outcomes) == 10 and len(set(outcomes)) == 1
     charge = Charge.objects.get(order=order)
     assert charge.status == Charge.Status.SUCCEEDED
-    assert len(debits(order)) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_exchange_rates_are_stored_with_the_feed_date(feed_server):
@@ -169,6 +166,16 @@ def test_revenue_chunk_sums_only_orders_paid_that_day_in_the_range():
     assert totals == {"paid_orders": 2, "revenue": "51.00"}
 
 
+def test_a_revenue_chunk_is_summed_in_cents_by_the_database():
+    day = timezone.localdate()
+    first = PaidChargeFactory(order=OrderFactory(items=[(ProductFactory(price=Decimal("79.20")), 3)]))
+    last = PaidChargeFactory(order=OrderFactory(items=[(ProductFactory(price=Decimal("12.40")), 1)]))
+
+    totals = services.revenue_chunk_sum(day=day, first_order_id=first.order_id, last_order_id=last.order_id)
+
+    assert totals == {"paid_orders": 2, "revenue": "250.00"}  # 237.60 + 12.40, never "250"
+
+
 def test_the_revenue_report_is_emailed_once_as_csv(mailsink, settings):
     settings.STAFF_REPORT_EMAILS = ["finance@example.com"]
     day = timezone.localdate()
@@ -178,6 +185,7 @@ def test_the_revenue_report_is_emailed_once_as_csv(mailsink, settings):
     services.revenue_report_send(day=day, chunk_totals=[{"paid_orders": 2, "revenue": "51.00"}])
 
     [message] = mailsink.to("finance@example.com")
+    assert message.get_body(("plain",)).get_content().startswith("3 paid orders, 61.25 EUR revenue.")
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content().splitlines() == [
         "date,paid_orders,revenue,currency", f"{day.isoformat()},3,61.25,EUR",

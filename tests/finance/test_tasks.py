@@ -10,6 +10,7 @@ from finance.models import Charge, ExchangeRate
 from finance.selectors import charge_for_order
 from tests.factories import OrderFactory
 from tests.finance.factories import PaidChargeFactory
+from tests.finance.gateways import debits_of
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def test_lost_responses_are_retried_with_the_same_idempotency_key(eager, lost_re
     charge = charge_for_order(order=order)
     assert charge.status == Charge.Status.SUCCEEDED and charge.attempts == 4
     assert set(lost_responses.keys_sent) == {charge.idempotency_key} and len(lost_responses.keys_sent) == 4
-    assert len(lost_responses.debits_for(f"customer-{order.customer_id}")) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_retries_wait_an_exponential_backoff_with_jitter(eager, lost_responses, monkeypatch):

@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from core.outbox import enqueue
 from finance import services, tasks
-from finance.gateways import SimulatedGateway
 from finance.models import Charge, ExchangeRate
 from orders.models import Order
 from tests.factories import OrderFactory
-from tests.finance.conftest import FeedServer
 from tests.finance.factories import PaidChargeFactory
+from tests.finance.gateways import debits_of
+from tests.support.feeds import FeedServer
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def test_a_queued_charge_is_executed_once_by_the_worker(live_worker):
         lambda: all(f"finance.charge_customer[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
         30, "second delivery never ran", live_worker,
     )
-    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_the_worker_syncs_rates_from_a_feed(live_worker):

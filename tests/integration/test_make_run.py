@@ -7,14 +7,13 @@ import os
 import re
 import signal
 import socket
-import sys
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.support.embedded import free_port
-from tests.support.processes import ManagedProcess, wait_until
+from tests.support.processes import ROOT, ManagedProcess, fresh_clone_env, wait_until
 
 # Installing nothing, but creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
@@ -51,14 +50,14 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def log_in(base: str, username: str, password: str) -> str:
-    """Posts the login form as a browser would; returns the path it lands on."""
+def log_in(base: str, username: str, password: str) -> tuple[str, urllib.request.OpenerDirector]:
+    """Posts the login form as a browser would; returns the path it lands on and the signed-in opener."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     form = opener.open(base + "login/", timeout=10).read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
     data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf})
     with opener.open(base + "login/", data=data.encode(), timeout=10) as response:
-        return urllib.parse.urlsplit(response.url).path
+        return urllib.parse.urlsplit(response.url).path, opener
 
 
 def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None = None) -> int:
@@ -73,22 +72,27 @@ def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None =
         return error.code
 
 
+# What each README command prints when it worked.
+README_COMMAND_OUTPUT = {
+    "inspect registered": "orders.send_invoice_email",
+    "call orders.send_invoice_email": "-",  # the task id
+    "check_queues": "default",
+    "seed_demo": "20000 subscribers",
+}
+
+
+def readme_commands() -> list[tuple[str, str]]:
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    commands = [line for block in blocks for line in block.splitlines() if line.startswith(("make celery", "make manage"))]
+    found = [(command, output) for command in commands for key, output in README_COMMAND_OUTPUT.items() if key in command]
+    assert len(found) == len(commands) == len(README_COMMAND_OUTPUT), commands
+    return found
+
+
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
-    postgres_port, redis_port, web_port, flower_port = free_port(), free_port(), free_port(), free_port()
-    # Nothing configured, as on a fresh clone: runstack starts the embedded PostgreSQL and Valkey.
-    unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
-    env = {key: value for key, value in os.environ.items() if key not in unset}
-    env.update(
-        DJANGO_DEBUG="1",  # as the Makefile's run target
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        RUN_DIR=str(tmp_path / "run"),
-        EMBEDDED_POSTGRES_PORT=str(postgres_port),
-        EMBEDDED_REDIS_PORT=str(redis_port),
-        WEB_PORT=str(web_port),
-        FLOWER_PORT=str(flower_port),
-        EMAIL_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-    )
+    env = fresh_clone_env(tmp_path / "run")
+    postgres_port, redis_port = int(env["EMBEDDED_POSTGRES_PORT"]), int(env["EMBEDDED_REDIS_PORT"])
+    web_port, flower_port = int(env["WEB_PORT"]), int(env["FLOWER_PORT"])
     # As the README prints it: `make run WEB_PORT=8080 FLOWER_PORT=5556`, with every port moved to a free one.
     ports = [f"{name}={env.pop(name)}" for name in ("WEB_PORT", "FLOWER_PORT", "EMAIL_PORT")]
     stack = ManagedProcess("make-run", ["make", "run", *ports], env, tmp_path)
@@ -100,7 +104,12 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
 
         with urllib.request.urlopen(base + "healthz", timeout=10) as health:
             assert health.status == 200
-        assert log_in(base, "admin", password) == "/orders/"
+        landed, admin = log_in(base, "admin", password)
+        assert landed == "/orders/"
+        # Money from the embedded PostgreSQL reads as cents with its currency, never as a float or integer.
+        orders_page = admin.open(base + "orders/", timeout=10).read().decode()
+        amounts = re.findall(r"\d[\d.,]* EUR", orders_page)
+        assert amounts and all(re.fullmatch(r"\d+\.\d\d EUR", amount) for amount in amounts), amounts
         # Every credential the banner prints works as printed, on the ports this stack moved to.
         flower_url, flower_user, flower_password = re.search(r"Flower:\s+(\S+)\s+\((\S+) / (\S+)\)", banner).groups()
         assert flower_url == f"http://127.0.0.1:{flower_port}/"
@@ -110,6 +119,13 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
         before_ready = banner[: banner.index("Ready in")]
         for queue in ("default", "email", "bulk"):  # Ready waits for every worker, not only for web
             assert re.search(rf"{queue}@\S+ ready\.", before_ready), queue
+
+        # The README's command lines work as printed beside the running stack.
+        for command, expected in readme_commands():
+            result = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+            assert expected in result.stdout, f"{command}\n{result.stdout}"
+        wait_until(lambda: list((tmp_path / "run" / "mail").glob("*.eml")), 60, "`make celery ... call` sent no mail")
 
         # A second stack on the same ports refuses at once instead of announcing the first one as ready.
         second = ManagedProcess("make-run-2", ["make", "run", *ports], env, tmp_path)

@@ -5,12 +5,12 @@ from django.db import transaction
 
 from core.models import DeadLetter
 from core.outbox import enqueue
-from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from orders import tasks
 from orders.models import Customer, Order, Product
 from orders.pipeline import pipeline_request
 from tests.factories import OrderFactory, ProductFactory
+from tests.finance.gateways import debits_of
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +37,7 @@ def test_an_order_goes_all_the_way_to_fulfilled(live_worker, mailsink):
     assert Product.objects.get(pk=product.pk).stock == 7
     charge = Charge.objects.get(order=order)
     assert charge.status == Charge.Status.SUCCEEDED
-    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_a_shortage_fails_the_order_and_runs_no_later_step(live_worker, mailsink):

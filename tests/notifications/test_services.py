@@ -1,5 +1,7 @@
+import re
 import smtplib
 from datetime import date
+from decimal import Decimal
 from urllib.parse import urlparse
 
 import pytest
@@ -30,6 +32,15 @@ def test_newsletter_create_refuses_an_empty_body():
         services.newsletter_create(subject="Hello", body="  ", created_by=None)
 
 
+@pytest.mark.parametrize("subject", ["Autumn\r\nBcc: everyone@example.com", "Autumn\nbeans", "Autumn\tbeans",
+                                     "Autumn\x00beans", "Autumn\u2028beans"])
+def test_newsletter_create_refuses_a_subject_with_line_breaks_or_control_characters(subject):
+    with pytest.raises(ProjectError, match="one line without control characters"):
+        services.newsletter_create(subject=subject, body="New roasts.", created_by=None)
+
+    assert not Newsletter.objects.exists()
+
+
 def test_newsletter_start_counts_only_subscribers_who_receive_mail():
     SubscriberFactory.create_batch(3)
     SubscriberFactory(opted_in_at=None)
@@ -56,7 +67,14 @@ def test_newsletter_cancel_refuses_a_sent_newsletter():
         services.newsletter_cancel(newsletter=newsletter)
 
 
-def test_newsletter_sends_each_subscriber_one_message_with_an_unsubscribe_header(mailsink):
+def raw_header_lines(raw: bytes) -> list[str]:
+    """The header block as it came over SMTP, unfolded (RFC 5322 2.2.3) but not decoded."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    return re.sub(r"\r\n(?=[ \t])", "", head).split("\r\n")
+
+
+def test_newsletter_sends_each_subscriber_one_message_with_an_unsubscribe_header(mailsink, settings):
+    settings.SITE_URL = "https://shop.example.com"
     readers = SubscriberFactory.create_batch(3)
     newsletter = services.newsletter_start(newsletter=NewsletterFactory(subject="Autumn beans"))
 
@@ -67,7 +85,11 @@ def test_newsletter_sends_each_subscriber_one_message_with_an_unsubscribe_header
     for reader in readers:
         [message] = mailsink.to(reader.email)
         assert message["Subject"] == "Autumn beans"
-        assert message["List-Unsubscribe"] == f"<{services.subscriber_unsubscribe_url(subscriber=reader)}>"
+        # Mail clients offer one-click unsubscribe (RFC 8058) from these raw lines, without decoding them.
+        lines = raw_header_lines(message.raw)
+        unsubscribe_url = services.subscriber_unsubscribe_url(subscriber=reader)
+        assert f"List-Unsubscribe: <{unsubscribe_url}>" in lines
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
     progress = selectors.newsletter_progress(newsletter=newsletter)
     assert (progress.status, progress.sent, progress.failed, progress.total, progress.percent) == ("sent", 3, 0, 3, 100)
 
@@ -152,7 +174,7 @@ def test_refused_recipient_is_recorded_as_failed_and_the_rest_still_sent(mailsin
 
 def test_digest_lists_the_newest_products_in_stock(mailsink):
     reader = SubscriberFactory()
-    ProductFactory(name="Hand grinder", stock=3)
+    ProductFactory(name="Hand grinder", stock=3, price=Decimal("79"))
     ProductFactory(name="Sold-out kettle", stock=0)
 
     [batch] = services.digest_recipients_queue(day=DAY)
@@ -160,7 +182,7 @@ def test_digest_lists_the_newest_products_in_stock(mailsink):
 
     [message] = mailsink.to(reader.email)
     body = message.get_content()
-    assert "Hand grinder" in body and "Sold-out kettle" not in body
+    assert "  - Hand grinder: 79.00 EUR\r\n" in body and "Sold-out kettle" not in body
     assert "21 November 2026" in message["Subject"]
 
 

@@ -35,6 +35,18 @@ def test_a_newsletter_without_a_subject_is_refused_and_keeps_the_text(client):
     assert not Newsletter.objects.exists() and not OutboxMessage.objects.exists()
 
 
+def test_a_subject_with_a_line_break_is_refused_on_the_form_and_nothing_is_sent(client):
+    SubscriberFactory.create_batch(2)
+    client.force_login(StaffFactory())
+
+    response = client.post("/newsletters/send/", {"subject": "Autumn\r\nBcc: x@example.com", "body": "Keep me."})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "one line without control characters" in page and "Keep me." in page
+    assert not Newsletter.objects.exists() and not OutboxMessage.objects.exists()
+
+
 def test_cancel_stops_a_sending_newsletter_and_the_page_stops_polling(client):
     newsletter = NewsletterFactory(status=Newsletter.Status.SENDING)
     client.force_login(StaffFactory())

@@ -24,6 +24,8 @@ def test_a_failing_task_reports_an_event_carrying_its_name(observed_worker, send
 
     assert events[0]["transaction"] == "orders.send_invoice_email"
     assert events[0]["exception"]["values"][-1]["type"] == "ValueError"
+    # The event can arrive before the worker has dead-lettered the task: let it finish inside this test.
+    wait_until(lambda: f"[{task_id}] raised" in observed_worker.output(), 60, "the task never failed", observed_worker)
 
 
 def test_a_periodic_task_reports_check_ins(observed_worker, sentry_sink, private_broker_url, process_logs):

@@ -1,25 +1,14 @@
 import pytest
 
 from core.exceptions import ProjectError
-from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from finance.tasks import charge_customer
 from orders import pipeline, tasks
 from orders.models import Order
 from tests.factories import OrderFactory, ProductFactory
+from tests.finance.gateways import debits_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager(settings):
-    from myproject.celery import app
-
-    settings.PAYMENT_GATEWAY_LATENCY_MS = 0
-    settings.PAYMENT_GATEWAY_FAILURE_RATE = 0.0
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def test_pipeline_request_queues_a_new_order_once():
@@ -40,7 +29,7 @@ def test_a_failed_order_may_be_queued_again():
     assert queued.status == Order.Status.NEW and queued.failure_reason == ""
 
 
-def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(eager, mailsink):
+def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(eager, instant_gateway, mailsink):
     product = ProductFactory(stock=4)
     order = OrderFactory(items=[(product, 1)])
     charge_customer.apply(args=[order.pk])
@@ -51,7 +40,7 @@ def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(ea
     order.refresh_from_db()
     assert order.status == Order.Status.FULFILLED
     assert Charge.objects.filter(order=order).count() == 1
-    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_a_fulfilled_order_is_not_queued():
@@ -92,6 +81,7 @@ def test_confirmation_is_sent_once(mailsink):
 
     [message] = mailsink.to(order.customer.email)
     assert message["Subject"] == f"Order #{order.pk} confirmed"
+    assert "we received your payment of 25.50 EUR for:" in message.get_content()
 
 
 def test_an_unpaid_order_is_not_confirmed(mailsink):
@@ -103,7 +93,7 @@ def test_an_unpaid_order_is_not_confirmed(mailsink):
     assert mailsink.to(order.customer.email) == []
 
 
-def test_the_chain_runs_every_step_in_order(eager, mailsink):
+def test_the_chain_runs_every_step_in_order(eager, instant_gateway, mailsink):
     product = ProductFactory(stock=5)
     order = OrderFactory(items=[(product, 2)])
 

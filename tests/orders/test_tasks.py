@@ -2,21 +2,14 @@ import logging
 import smtplib
 
 import pytest
+from fpdf import FPDF
 
 from core.models import DeadLetter
+from core.tasking import exception_text
 from orders import tasks
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager(settings):
-    from myproject.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def test_missing_order_logs_a_warning_and_is_not_retried(eager, caplog):
@@ -53,3 +46,36 @@ def test_wrong_argument_type_is_dead_lettered_without_retry(eager):
     assert result.failed()
     letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
     assert letter.attempts == 1 and "ValueError" in letter.exception
+
+
+def test_a_rendering_error_is_dead_lettered_once_with_its_message(eager, monkeypatch):
+    # given a PDF renderer that fails the way the old Latin-1-only one did on a Polish name
+    order = OrderFactory(customer__name="Łukasz Żółć")
+
+    def render_in_helvetica(*, invoice):
+        pdf = FPDF()
+        pdf.add_page()
+        pdf.set_font("Helvetica")
+        pdf.cell(0, 7, invoice.order.customer.name)
+
+    monkeypatch.setattr("orders.services.invoice_pdf_render", render_in_helvetica)
+
+    # when the invoice task runs
+    result = tasks.send_invoice_email.apply(args=[order.pk])
+
+    # then it is not retried, and the dead letter names the real error, not a bare "FPDFException()"
+    assert result.failed()
+    letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
+    assert letter.attempts == 1
+    assert letter.exception.startswith("FPDFUnicodeEncodingException: Character \"Ł\" at index 0")
+
+
+def test_an_exception_without_a_message_is_named_by_its_args_or_attributes():
+    class NoMessage(Exception):
+        def __init__(self, code):
+            super().__init__()
+            self.code = code
+
+    assert exception_text(ValueError()) == "ValueError"
+    assert exception_text(KeyError("sku")) == "KeyError: 'sku'"
+    assert exception_text(NoMessage(7)) == "NoMessage: code=7"

@@ -1,12 +1,19 @@
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from core.health import WORKER_KEY_PREFIX
 from core.models import DeadLetter, OutboxMessage
+from core.redis import redis_client
 from finance.models import Charge
 from orders.models import Invoice, Order
-from tests.factories import OrderFactory, StaffFactory, UserFactory
+from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +100,25 @@ def test_retrying_and_running_come_from_the_task_result_of_the_outbox_id(client)
     assert 'data-state="running"' in running
 
 
+def test_a_started_task_whose_worker_stopped_beating_shows_worker_lost(client):
+    # given an invoice task started by a worker with a fresh heartbeat
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    worker = f"email@{uuid.uuid4().hex}"
+    TaskResult.objects.create(task_id=str(OutboxMessage.objects.get().pk), status="STARTED", worker=worker)
+    redis_client().set(WORKER_KEY_PREFIX + worker, time.time(), ex=30)
+    alive = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    # when its heartbeat expires (the worker was killed)
+    redis_client().delete(WORKER_KEY_PREFIX + worker)
+    lost = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    # then the page says running while it lives, and that the task will run again once it is gone
+    assert 'data-state="running"' in alive
+    assert 'data-state="lost"' in lost and "worker lost, will run again" in lost and "hx-trigger" in lost
+
+
 def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
     order = OrderFactory()
     client.force_login(order.customer.user)
@@ -105,6 +131,20 @@ def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
 
     assert 'data-state="failed"' in page and "no such mailbox" in page
     assert "hx-trigger" not in page
+
+
+def test_the_order_pages_show_every_amount_with_cents_and_currency(client):
+    order = OrderFactory(items=[(ProductFactory(name="Hand grinder", price=Decimal("79.20")), 3),
+                                (ProductFactory(name="Ceramic mug", price=Decimal("12.5")), 1)])
+    client.force_login(order.customer.user)
+
+    detail = client.get(f"/orders/{order.pk}/").content.decode()
+    listing = client.get("/orders/").content.decode()
+
+    assert "<td>Hand grinder</td><td>3</td><td>79.20 EUR</td><td>237.60 EUR</td>" in detail
+    assert "<td>Ceramic mug</td><td>1</td><td>12.50 EUR</td><td>12.50 EUR</td>" in detail
+    assert '<th id="order-total">250.10 EUR</th>' in detail
+    assert "<td>250.10 EUR</td>" in listing
 
 
 def test_customers_see_only_their_orders_and_no_operator_links(client):
@@ -137,7 +177,9 @@ def test_charge_click_creates_a_pending_charge_and_enqueues_it_after_commit(clie
     [message] = OutboxMessage.objects.all()
     assert message.task_name == "finance.charge_customer" and message.args == [order.pk] and len(callbacks) == 1
     assert Charge.objects.get(order=order).status == Charge.Status.PENDING
-    assert 'id="job-charge" data-state="queued"' in response.content.decode()
+    page = response.content.decode()
+    assert 'id="job-charge" data-state="queued"' in page
+    assert "Payment of 25.50 EUR queued." in page and "Payment 25.50 EUR" in page
 
 
 def test_charging_a_paid_order_shows_why_and_enqueues_nothing(client):
@@ -186,3 +228,18 @@ def test_every_action_refuses_a_post_without_the_csrf_token(action):
 
     assert response.status_code == 403
     assert not OutboxMessage.objects.exists()
+
+
+def test_an_invoice_sent_time_reads_the_same_in_the_refusal_and_the_job_in_the_project_zone(client, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    order = OrderFactory()
+    sent_at = datetime(2026, 11, 21, 18, 22, tzinfo=UTC)  # 19:22 in Berlin
+    Invoice.objects.create(order=order, number="INV-T-3", requested_at=sent_at, sent_at=sent_at,
+                           status=Invoice.Status.SENT)
+    client.force_login(order.customer.user)
+
+    refusal = client.post(f"/orders/{order.pk}/send-invoice/", follow=True).content.decode()
+    job = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+
+    assert "INV-T-3 was already sent on 2026-11-21 19:22." in refusal
+    assert "emailed 2026-11-21 19:22" in job

@@ -1,5 +1,5 @@
 """Fixtures for the reliability suite: an SMTP server that holds each mail so a test can kill a worker
-mid-task, a private Redis a test may kill, and the broker this pass runs against."""
+mid-task, and a private Redis a test may kill."""
 
 import asyncio
 
@@ -8,7 +8,6 @@ from aiosmtpd.controller import Controller
 from django.conf import settings
 
 from core.mailsink import MailSink
-from myproject.celery import app
 from tests.support import embedded
 
 
@@ -97,6 +96,14 @@ class PrivateRedis:
         # start_redis_server picks a fresh folder; a restart must reopen the same one to find the AOF
         self.folder = self.folder or _working_dir(self.port)
 
+    def append_only_file_written(self) -> bool:
+        """Every command is in the append-only file, which a killed process (not machine) keeps. everysec
+        holds writes back while its once-a-second fsync runs, so right after a burst they may not be."""
+        import redis
+
+        persistence = redis.Redis(port=self.port).info("persistence")
+        return persistence["aof_buffer_length"] == 0 and persistence["aof_pending_bio_fsync"] == 0
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()
@@ -107,18 +114,3 @@ def _working_dir(port: int) -> str:
     import redis
 
     return redis.Redis(port=port).config_get("dir")["dir"]
-
-
-@pytest.fixture
-def app_broker():
-    """Points this process's Celery app (the web side, which publishes) at another broker for one test."""
-    original = app.conf.broker_url, app.conf.broker_write_url
-
-    def use(url: str, write_url: str | None = None) -> None:
-        # Celery fills broker_write_url from a CELERY_BROKER_URL environment variable: set both.
-        app.conf.broker_url, app.conf.broker_write_url = url, write_url or url
-        app.close()  # drop pooled connections to the old broker
-        app.amqp._producer_pool = None  # close() keeps it when the app's own pool was never built
-
-    yield use
-    use(*original)

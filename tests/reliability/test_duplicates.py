@@ -7,10 +7,10 @@ from django.db import transaction
 
 from finance import services as finance_services
 from finance import tasks as finance_tasks
-from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from notifications import tasks as notification_tasks
 from tests.factories import OrderFactory
+from tests.finance.gateways import debits_of
 from tests.notifications.factories import SubscriberFactory
 from tests.reliability.conftest import digest_batches_in_flight
 from tests.support.processes import wait_until
@@ -37,7 +37,7 @@ def test_ten_concurrent_charges_of_one_order_debit_once(live_worker):
         "not every charge task finished", live_worker,
     )
     assert list(Charge.objects.filter(order=order).values_list("status", flat=True)) == [Charge.Status.SUCCEEDED]
-    assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1
+    assert len(debits_of(order)) == 1
 
 
 def test_the_digest_fired_twice_on_one_day_sends_one_email_each(live_worker, mailsink):

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from core.models import OutboxMessage
-from tests.factories import OrderFactory
+from tests.factories import PASSWORD, OrderFactory
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, wait_until
 
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 USERS = 50
 DURATION_SECONDS = 60
-PASSWORD = "a-good-password"  # tests.factories.UserFactory's
 
 
 class Customer(threading.Thread):

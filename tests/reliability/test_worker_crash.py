@@ -11,14 +11,14 @@ from django.db import transaction
 from core import outbox
 from finance import services as finance_services
 from finance import tasks as finance_tasks
-from finance.gateways import SimulatedGateway
 from finance.models import Charge
 from orders import tasks
 from orders.models import Invoice, Order
 from tests.factories import OrderFactory
+from tests.finance.gateways import debits_of
 from tests.support.processes import start_worker, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_shared_worker")]
 
 ORDERS = 20
 # 20 kills in all: whole-worker kills cost a restart and a visibility timeout each, so fewer of them.
@@ -54,7 +54,7 @@ def assert_each_order_charged_once(order_ids, worker):
     )
     assert Charge.objects.filter(order_id__in=order_ids).count() == len(order_ids)
     for order in Order.objects.filter(pk__in=order_ids):
-        assert len(SimulatedGateway.debits_for(f"customer-{order.customer_id}")) == 1, f"order {order.pk} debited twice"
+        assert len(debits_of(order)) == 1, f"order {order.pk} debited twice"
 
 
 def assert_each_invoice_emailed_once(order_ids, sink, worker):

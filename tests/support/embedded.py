@@ -60,6 +60,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # Production settings, except what a loopback test cannot have: a TLS proxy in front, a real secret.
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
     try:
         xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
         if xdist_worker is None:

@@ -18,8 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_database_url() -> str:
     """DATABASE_URL of the test database pytest-django created, for processes outside this one."""
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
     user = db["USER"] or ""
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     credentials = f"{user}{password}@" if user else ""
@@ -38,6 +36,20 @@ def process_env(**overrides: str) -> dict[str, str]:
         LOG_FORMAT="text",
     )
     env.update(overrides)
+    return env
+
+
+def fresh_clone_env(run_dir: Path, **ports: int) -> dict[str, str]:
+    """The environment of `make run` on a fresh clone (nothing configured, so it embeds PostgreSQL and
+    Valkey), with its state in run_dir and every port it opens moved to a free one (or to `ports`)."""
+    from tests.support.embedded import free_port
+
+    unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env.update(DJANGO_DEBUG="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+               RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1")
+    for name in ("EMBEDDED_POSTGRES_PORT", "EMBEDDED_REDIS_PORT", "WEB_PORT", "FLOWER_PORT", "EMAIL_PORT"):
+        env[name] = str(ports.get(name) or free_port())
     return env
 
 

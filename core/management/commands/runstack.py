@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from core.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey, refuse_busy_port
+from core.health import system_report
 
 STARTUP_TIMEOUT_SECONDS = 120
 # Ports of the processes runstack starts, with their defaults; each is checked free before anything starts.
@@ -92,7 +93,8 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             if honcho.poll() is not None:
                 return
-            if web_answers(base) and workers_answering() >= set(WORKER_QUEUES):
+            # beat and a worker heartbeat per queue in the system report too
+            if web_answers(base) and workers_answering() >= set(WORKER_QUEUES) and system_report()[0]:
                 break
             time.sleep(0.5)
         else:
@@ -104,7 +106,7 @@ class Command(BaseCommand):
             + f"  App:     {base}   (customer1 / {password}, staff: admin / {password})\n"
             + f"  Admin:   {base}admin/\n"
             + f"  Flower:  {env['FLOWER_URL']}   ({flower_user} / {flower_password})\n"
-            + f"  Health:  {base}healthz\n"
+            + f"  Health:  {base}healthz/system (staff)\n"
             + f"  Metrics: curl -H 'Authorization: Bearer {env['METRICS_TOKEN']}' {base}metrics\n"
             + f"  Mail:    {settings.RUN_DIR / 'mail'}/*.eml\n"
             + "Press Ctrl-C to stop everything.\n"

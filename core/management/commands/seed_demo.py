@@ -1,8 +1,10 @@
 """Creates demo data and the admin account; safe to run again (it only tops up what is missing)."""
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
+from core.management.commands.runstack import local_secrets
 from notifications.services import subscribers_demo_create
 from orders.services import demo_orders_create
 
@@ -14,9 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=3)
         parser.add_argument("--orders-per-customer", type=int, default=4)
         parser.add_argument("--subscribers", type=int, default=200, help="opted-in newsletter subscribers")
-        parser.add_argument("--password", required=True, help="password of the admin and the demo customers")
+        parser.add_argument(
+            "--password", help="password of the admin and the demo customers (default: the one `make run` prints)"
+        )
 
-    def handle(self, *args, customers: int, orders_per_customer: int, subscribers: int, password: str, **options):
+    def handle(self, *args, customers: int, orders_per_customer: int, subscribers: int, password, **options):
+        password = password or local_secrets(settings.RUN_DIR / "credentials.json")["password"]
         admin, created = User.objects.get_or_create(
             username="admin", defaults={"email": "admin@example.com", "is_staff": True, "is_superuser": True}
         )
