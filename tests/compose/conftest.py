@@ -1,0 +1,233 @@
+"""The running compose stack that scripts/compose-ci started: its settings (the env file compose read), the
+compose command that drives it, and a browser-like HTTP session on its published ports."""
+
+import base64
+import http.cookiejar
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+# Measured: about two minutes on two shared cores with warm images; five leaves room for a cold page cache.
+HEALTHY_TIMEOUT_SECONDS = 300
+DEMO_PASSWORD = "compose-demo-password"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Only `make compose-up-test` runs these (with tests/compose/pytest.ini): `make test` has no stack."""
+    return config.inipath != Path(__file__).with_name("pytest.ini")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} (waited {timeout:.0f} s)")
+        time.sleep(0.5)
+
+
+@dataclass
+class Stack:
+    env_file: Path
+    env: dict[str, str] = field(init=False)
+
+    def __post_init__(self):
+        self.env = read_env_file(self.env_file)
+
+    def compose(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            ["docker-compose", "--env-file", str(self.env_file), *args],
+            cwd=REPO, capture_output=True, text=True, check=False,
+        )
+        if check and result.returncode:
+            raise AssertionError(f"docker-compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def containers(self) -> dict[str, dict]:
+        """Each container's `docker inspect` record, by compose service name."""
+        ids = self.compose("ps", "-q", "--all").split()
+        records = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
+                                            check=True).stdout) if ids else []
+        return {record["Config"]["Labels"]["com.docker.compose.service"]: record for record in records}
+
+    def url(self, service: str, path: str = "") -> str:
+        """The service's address as published on this machine."""
+        if service == "web":
+            return f"http://{self.env['WEB_PUBLISH']}/{path}"
+        return f"http://127.0.0.1:{self.env[f'{service.upper()}_PUBLISH_PORT']}/{path}"
+
+
+def service_ready(record: dict) -> bool:
+    """Healthy, or for a one-shot service (never restarted: migrate): exited 0."""
+    state = record["State"]
+    if record["HostConfig"]["RestartPolicy"]["Name"] == "no":
+        return state["Status"] == "exited" and state["ExitCode"] == 0
+    return state.get("Health", {}).get("Status") == "healthy"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack(Path(os.environ["COMPOSE_CI_ENV_FILE"]))
+
+
+@pytest.fixture(scope="session")
+def healthy_stack(stack) -> Stack:
+    """Waits until every service of `docker-compose up` is healthy (migrate: completed)."""
+    config = yaml.safe_load(stack.compose("config"))["services"]
+    services = {name for name, service in config.items() if not service.get("profiles")}
+    try:
+        wait_for(lambda: (c := stack.containers()).keys() >= services and all(map(service_ready, c.values())),
+                 HEALTHY_TIMEOUT_SECONDS, "not every service became healthy")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}:\n{stack.compose('ps')}") from None
+    # Figures for docs/docker.md, printed with -s: time to healthy and each service's memory at rest.
+    up_at = float(os.environ.get("COMPOSE_CI_UP_AT", "0"))
+    if up_at:
+        print(f"\nall {len(services)} services healthy {time.time() - up_at:.0f} s after `up`")
+    print(subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
+                         capture_output=True, text=True).stdout)
+    return stack
+
+
+class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
+    """Browsers send Secure cookies to http://127.0.0.1 and http://localhost (a secure context); urllib does not."""
+
+    def return_ok_secure(self, cookie, request):
+        return urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost") or super(
+        ).return_ok_secure(cookie, request)
+
+
+class Browser:
+    """Cookies and CSRF as a browser keeps them."""
+
+    def __init__(self, base: str):
+        self.base = base
+        cookies = http.cookiejar.CookieJar(policy=LoopbackIsSecure())
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=10) as response:
+            return response.read().decode()
+
+    def post(self, path: str, fields: dict) -> tuple[str, str]:
+        """Posts `fields` to `path` as its own form would; returns the landing path and body."""
+        request = urllib.request.Request(self.base + path, data=urllib.parse.urlencode(fields).encode(),
+                                         headers={"Referer": self.base + path})
+        with self.opener.open(request, timeout=10) as response:
+            return urllib.parse.urlsplit(response.url).path, response.read().decode()
+
+    def post_form(self, path: str, form_page: str, fields: dict | None = None) -> tuple[str, str]:
+        """Posts the form of `form_page` to `path` with its CSRF token; returns the landing path and body."""
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.get(form_page)).group(1)
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, **(fields or {})}).encode()
+        request = urllib.request.Request(self.base + path, data=data, headers={"Referer": self.base + form_page})
+        with self.opener.open(request, timeout=10) as response:
+            return urllib.parse.urlsplit(response.url).path, response.read().decode()
+
+
+def http_get(url: str, *, basic: tuple[str, str] | None = None, bearer: str = "") -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if basic:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(basic).encode()).decode())
+    if bearer:
+        request.add_header("Authorization", f"Bearer {bearer}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture(scope="session")
+def staff(healthy_stack) -> Browser:
+    """The README's one line for demo data and a staff account, then a signed-in staff session."""
+    healthy_stack.compose("exec", "-T", "web", "python", "manage.py", "seed_demo", "--password", DEMO_PASSWORD)
+    browser = Browser(healthy_stack.url("web"))
+    landing, _ = browser.post_form("login/", "login/", {"username": "admin", "password": DEMO_PASSWORD})
+    assert landing == "/orders/"
+    return browser
+
+
+class Mailpit:
+    def __init__(self, base: str):
+        self.base = base
+
+    def messages(self) -> list[dict]:
+        status, body = http_get(self.base + "api/v1/messages")
+        assert status == 200
+        return json.loads(body)["messages"]
+
+    def wait_for_subject(self, subject: str, timeout: float = 60) -> dict:
+        summary = wait_for(lambda: next((m for m in self.messages() if m["Subject"] == subject), None), timeout,
+                           f"no email “{subject}” reached the mail service")
+        status, body = http_get(self.base + f"api/v1/message/{summary['ID']}")
+        assert status == 200
+        return json.loads(body)
+
+    def part(self, message_id: str, part_id: str) -> bytes:
+        status, body = http_get(self.base + f"api/v1/message/{message_id}/part/{part_id}")
+        assert status == 200
+        return body
+
+
+@pytest.fixture(scope="session")
+def mailpit(healthy_stack) -> Mailpit:
+    return Mailpit(healthy_stack.url("mailpit"))
+
+
+class FormFields(HTMLParser):
+    """What a browser would submit for the page's form as it stands: inputs, checked boxes, selected options
+    and text areas (submit buttons left out)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._select = self._textarea = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.fields[name] = attrs.get("value", "on" if attrs.get("type") == "checkbox" else "")
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.fields[self._select] = attrs.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
