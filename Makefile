@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lock compose-check system-deps clean celery manage
+.PHONY: run test lint bench lock compose-check system-deps clean celery manage
 
 $(BIN)/activate:
 	@python=$$(./scripts/find-python) && echo "Using $$python" && "$$python" -m venv $(VENV)
@@ -37,6 +37,13 @@ TEST_PROCESSES ?= 2
 test: export PATH := $(abspath $(BIN)):$(PATH)
 test: $(VENV)/.dev-installed system-deps
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
+
+# The house rules alone, in seconds (`make test` runs them too, in tests/test_architecture.py): ruff's lint
+# and format rules from pyproject.toml, then the import contracts in .importlinter.
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The project's command lines beside `make run`, with its virtualenv and settings (same variables, same
 # embedded ports): make celery ARGS="inspect registered", make manage ARGS="check_queues".
