@@ -41,7 +41,10 @@ def daily_revenue_report(day: str | None = None) -> None:
     """Fan out one sum per chunk of the day's paid orders (yesterday by default); the callback emails the CSV."""
     report_day = date.fromisoformat(day) if day else timezone.localdate() - timedelta(days=1)
     order_ids = selectors.paid_order_ids_on(day=report_day)
-    chunks = [order_ids[start:start + REVENUE_REPORT_CHUNK_SIZE] for start in range(0, len(order_ids), REVENUE_REPORT_CHUNK_SIZE)]
+    chunks = [
+        order_ids[start : start + REVENUE_REPORT_CHUNK_SIZE]
+        for start in range(0, len(order_ids), REVENUE_REPORT_CHUNK_SIZE)
+    ]
     # A day without sales still gets its report: one chunk that matches nothing.
     ranges = [(chunk[0], chunk[-1]) for chunk in chunks] or [(0, 0)]
     header = [sum_revenue_chunk.s(report_day.isoformat(), first, last) for first, last in ranges]

@@ -18,8 +18,12 @@ def send_invoice_email(order_id: int) -> None:
 @project_task("orders.start_pipeline", DEFAULT)
 def start_pipeline(order_id: int) -> None:
     """Validate → charge → confirm → update inventory; a failing step stops the chain and fails the order."""
-    steps = [validate_order.si(order_id), charge_customer.si(order_id), send_order_confirmation.si(order_id),
-             update_inventory.si(order_id)]
+    steps = [
+        validate_order.si(order_id),
+        charge_customer.si(order_id),
+        send_order_confirmation.si(order_id),
+        update_inventory.si(order_id),
+    ]
     chain(*(step.on_error(record_pipeline_failure.s()) for step in steps)).apply_async()
 
 
@@ -46,8 +50,10 @@ def update_inventory(order_id: int) -> None:
 def record_pipeline_failure(request, exc, traceback) -> None:
     """Error callback of every pipeline step; Celery calls it in the failing worker, after the last retry,
     with the step's request. Domain failures keep the reason their service recorded."""
-    reason = str(exc) if isinstance(exc, ProjectError) else (
-        f"Step {request.task} could not complete and was handed to staff (task {request.id})."
+    reason = (
+        str(exc)
+        if isinstance(exc, ProjectError)
+        else (f"Step {request.task} could not complete and was handed to staff (task {request.id}).")
     )
     if load_or_skip(Order, request.args[0]):
         pipeline.order_fail(order_id=request.args[0], reason=reason)

@@ -89,7 +89,7 @@ def test_a_rendering_error_is_dead_lettered_once_with_its_message(eager, monkeyp
     assert result.failed()
     letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
     assert letter.attempts == 1
-    assert letter.exception.startswith("FPDFUnicodeEncodingException: Character \"Ł\" at index 0")
+    assert letter.exception.startswith('FPDFUnicodeEncodingException: Character "Ł" at index 0')
 
 
 def test_an_exception_without_a_message_is_named_by_its_args_or_attributes():
