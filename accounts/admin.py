@@ -23,7 +23,15 @@ class ContactImportErrorInline(admin.TabularInline):
 @admin.register(ContactImport)
 class ContactImportAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "original_name", "status", "processed", "total_rows", "created", "updated", "failed_rows", "created_at"
+        "id",
+        "original_name",
+        "status",
+        "processed",
+        "total_rows",
+        "created",
+        "updated",
+        "failed_rows",
+        "created_at",
     )
     list_filter = ("status",)
     readonly_fields = [field.name for field in ContactImport._meta.fields]

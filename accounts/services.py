@@ -93,7 +93,10 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport:
     contact_import.refresh_from_db()
     logger.info(
         "%s: %s created, %s updated, %s failed rows",
-        contact_import, contact_import.created, contact_import.updated, contact_import.failed_rows,
+        contact_import,
+        contact_import.created,
+        contact_import.updated,
+        contact_import.failed_rows,
     )
     return contact_import
 

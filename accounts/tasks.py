@@ -1,33 +1,23 @@
 """Celery interfaces for accounts: take IDs, call one service."""
 
-from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts import services
+from accounts.models import ContactImport
 from core.locks import nonoverlapping
-from core.tasking import TRANSIENT_ERRORS, ProjectTask
+from core.tasking import BULK_LONG, load_or_skip, project_task
 
-# 50,000 rows took 8 s on a loaded 2-core machine (docs/tasks-accounts.md), so the largest file accepted
-# (CONTACT_IMPORT_MAX_BYTES, about 150,000 rows) about 25 s: 210 s leaves room for a slower host and stays
-# below the broker's visibility timeout (270 s), which a task killed with its worker waits out.
-IMPORT_SOFT_TIME_LIMIT = 210
-IMPORT_TIME_LIMIT = 240
-CLEANUP_SOFT_TIME_LIMIT = 210
-CLEANUP_TIME_LIMIT = 240
+# Imports run on BULK_LONG: 50,000 rows took 8 s on a loaded 2-core machine (docs/tasks-accounts.md), so the
+# largest file accepted (CONTACT_IMPORT_MAX_BYTES, about 150,000 rows) about 25 s; its 210 s leave room for a
+# slower host and stay below the broker's visibility timeout (270 s), which a task killed with its worker waits out.
 
 
-@shared_task(
-    base=ProjectTask,
-    name="accounts.import_contacts",
-    queue="bulk",
-    soft_time_limit=IMPORT_SOFT_TIME_LIMIT,
-    time_limit=IMPORT_TIME_LIMIT,
-    autoretry_for=TRANSIENT_ERRORS,
-    ignore_result=False,
-)
+@project_task("accounts.import_contacts", BULK_LONG, ignore_result=False)
 def import_contacts(upload_id: int) -> None:
     # No Redis lock: a lock held by a killed worker would make the redelivery skip the import for good. The
     # service's row lock per batch already lets a duplicate run commit nothing twice.
+    if not load_or_skip(ContactImport, upload_id):
+        return
     try:
         services.contact_import_run(contact_import_id=upload_id)
     except SoftTimeLimitExceeded:
@@ -38,15 +28,8 @@ def import_contacts(upload_id: int) -> None:
         raise
 
 
-@shared_task(
-    base=ProjectTask,
-    name="accounts.cleanup_expired_sessions",
-    queue="bulk",
-    soft_time_limit=CLEANUP_SOFT_TIME_LIMIT,
-    time_limit=CLEANUP_TIME_LIMIT,
-    autoretry_for=TRANSIENT_ERRORS,
-)
+@project_task("accounts.cleanup_expired_sessions", BULK_LONG)
 def cleanup_expired_sessions() -> None:
-    with nonoverlapping("accounts.cleanup_expired_sessions", timeout=CLEANUP_TIME_LIMIT) as acquired:
+    with nonoverlapping("accounts.cleanup_expired_sessions", timeout=BULK_LONG.time_limit) as acquired:
         if acquired:
             services.expired_sessions_delete()

@@ -48,9 +48,7 @@ class LoadResult:
         return self.sent / self.duration_s if self.duration_s else 0.0
 
 
-def run_open_loop(
-    *, port: int, rate: float, duration_s: float, request_for: Callable[[int], Request]
-) -> LoadResult:
+def run_open_loop(*, port: int, rate: float, duration_s: float, request_for: Callable[[int], Request]) -> LoadResult:
     """Send request_for(0), request_for(1), … at `rate` per second for `duration_s` seconds."""
     result = LoadResult()
     lock = threading.Lock()
@@ -65,8 +63,10 @@ def run_open_loop(
                 response = connection.getresponse()
                 response.read()
                 latency = (time.perf_counter() - scheduled_at) * 1000
-                error = None if response.status in request.expected_status else (
-                    f"{request.method} {request.path}: HTTP {response.status}"
+                error = (
+                    None
+                    if response.status in request.expected_status
+                    else (f"{request.method} {request.path}: HTTP {response.status}")
                 )
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()

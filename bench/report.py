@@ -34,7 +34,8 @@ def machine_section(results: dict) -> list[str]:
         f"gunicorn {version('gunicorn')}, redis-py {version('redis')}, psycopg {version('psycopg')}",
         f"- Database: {results['database']}; broker and cache: {results['redis']}",
         f"- Run: {results['started']:%Y-%m-%d %H:%M} – {results['finished']:%H:%M} UTC; load average "
-        f"(1, 5, 15 min) at the start {results['load_at_start']}, at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
+        f"(1, 5, 15 min) at the start {results['load_at_start']}, "
+        f"at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}",
         "",
     ]
 
@@ -69,7 +70,8 @@ def throughput_rows(throughput: dict) -> list[str]:
         f"| 2 | trivial task, bare Celery app (2 processes) | — | {throughput['bare']:.0f} tasks/s | — |",
         f"| 2 | project ÷ bare | ≥ 0.8 | {ratio:.2f} | {verdict(ratio >= 0.8)} |",
         f"| 2 | project worker with `--prefetch-multiplier 4` (diagnosis) | — | "
-        f"{throughput['project_prefetch_4']:.0f} tasks/s ({throughput['project_prefetch_4'] / throughput['bare']:.2f} of bare) | — |",
+        f"{throughput['project_prefetch_4']:.0f} tasks/s "
+        f"({throughput['project_prefetch_4'] / throughput['bare']:.2f} of bare) | — |",
         f"| 2 | project worker with task events off (diagnosis) | — | "
         f"{throughput['project_without_events']:.0f} tasks/s "
         f"({throughput['project_without_events'] / throughput['bare']:.2f} of bare) | — |",
@@ -107,7 +109,10 @@ def bulk_rows(number: int, label: str, result: dict) -> list[str]:
 def write_report(path: Path, results: dict, *, quick: bool) -> None:
     lines = ["# Benchmarks", ""]
     if quick:
-        lines += ["**Quick run (`--quick`): short durations for debugging the harness; not the figures of record.**", ""]
+        lines += [
+            "**Quick run (`--quick`): short durations for debugging the harness; not the figures of record.**",
+            "",
+        ]
     lines += [
         "Written by `make bench` (bench/run.py); every figure below comes from that one run. Conditions: "
         + (results["note"] or "not described (pass `BENCH_ARGS='--note \"…\"'`)."),

@@ -96,9 +96,27 @@ def start_project_worker(
 ) -> ManagedProcess:
     worker = ManagedProcess(
         name,
-        [sys.executable, "-m", "celery", "-A", "myproject", "worker", "-Q", queues, "-n", f"{name}@%h",
-         "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-         "-I", "bench.tasks", *extra],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "myproject",
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-I",
+            "bench.tasks",
+            *extra,
+        ],
         process_env(**env),
         RUN_DIR,
     )
@@ -109,8 +127,22 @@ def start_project_worker(
 def start_bare_worker(name: str) -> ManagedProcess:
     worker = ManagedProcess(
         name,
-        [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-n", f"{name}@%h",
-         "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.bare_app",
+            "worker",
+            "-n",
+            f"{name}@%h",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         process_env(),
         RUN_DIR,
     )
@@ -120,7 +152,10 @@ def start_bare_worker(name: str) -> ManagedProcess:
 
 def start_beat() -> ManagedProcess:
     beat = ManagedProcess(
-        "beat", [sys.executable, "-m", "celery", "-A", "myproject", "beat", "--loglevel", "INFO"], process_env(), RUN_DIR
+        "beat",
+        [sys.executable, "-m", "celery", "-A", "myproject", "beat", "--loglevel", "INFO"],
+        process_env(),
+        RUN_DIR,
     )
     wait_until(lambda: health.beat_heartbeat_age() is not None, 60, "beat never wrote its heartbeat", beat)
     return beat
@@ -185,6 +220,7 @@ def summary(values: list[float]) -> dict:
 
 # --- 1 and 7: the web tier -------------------------------------------------------------------------------
 
+
 def bench_web(duration: float, rate: float) -> dict:
     customer = bench_customer()
     headers = signed_in_headers(customer.user)
@@ -202,6 +238,7 @@ def bench_web(duration: float, rate: float) -> dict:
     web, port, config = start_web("web", "myproject.wsgi:application")
     baseline, baseline_port, _ = start_web("web-without-enqueue", "bench.wsgi_without_enqueue:application")
     try:
+
         def send_invoice(order_ids: list[int], offset: int):
             return lambda index: Request(
                 "POST", f"/orders/{order_ids[offset + index]}/send-invoice/", headers, frozenset({200, 302})
@@ -210,29 +247,57 @@ def bench_web(duration: float, rate: float) -> dict:
         # Warm every gunicorn process (imports, templates, database connections) on the measured paths.
         warm_ups = []
         for warm_port, warm_orders in ((port, warm_with), (baseline_port, warm_without)):
-            warm_ups.append(run_open_loop(
-                port=warm_port, rate=rate, duration_s=WARM_UP_S, request_for=send_invoice(warm_orders, 0)))
-            run_open_loop(port=warm_port, rate=rate, duration_s=WARM_UP_S, request_for=lambda i: Request(
-                "GET", f"/orders/{warm_orders[i]}/jobs/", headers, frozenset({200})))
+            warm_ups.append(
+                run_open_loop(port=warm_port, rate=rate, duration_s=WARM_UP_S, request_for=send_invoice(warm_orders, 0))
+            )
+            run_open_loop(
+                port=warm_port,
+                rate=rate,
+                duration_s=WARM_UP_S,
+                request_for=lambda i, orders=warm_orders: Request(
+                    "GET", f"/orders/{orders[i]}/jobs/", headers, frozenset({200})
+                ),
+            )
         warm_up_with = warm_ups[0]
         with_enqueue, without_enqueue = [], []
         for segment in range(segments):
             offset = int(segment * per_segment * rate)
-            with_enqueue.append(run_open_loop(
-                port=port, rate=rate, duration_s=per_segment, request_for=send_invoice(with_orders, offset)))
-            without_enqueue.append(run_open_loop(
-                port=baseline_port, rate=rate, duration_s=per_segment,
-                request_for=send_invoice(without_orders, offset)))
+            with_enqueue.append(
+                run_open_loop(
+                    port=port, rate=rate, duration_s=per_segment, request_for=send_invoice(with_orders, offset)
+                )
+            )
+            without_enqueue.append(
+                run_open_loop(
+                    port=baseline_port,
+                    rate=rate,
+                    duration_s=per_segment,
+                    request_for=send_invoice(without_orders, offset),
+                )
+            )
         # Diagnosis: the same pair far from saturation, where the ratio is the enqueue's own cost.
-        light_with = run_open_loop(port=port, rate=LIGHT_RATE, duration_s=duration / 3,
-                                   request_for=send_invoice(light_orders_with, 0))
-        light_without = run_open_loop(port=baseline_port, rate=LIGHT_RATE, duration_s=duration / 3,
-                                      request_for=send_invoice(light_orders_without, 0))
+        light_with = run_open_loop(
+            port=port, rate=LIGHT_RATE, duration_s=duration / 3, request_for=send_invoice(light_orders_with, 0)
+        )
+        light_without = run_open_loop(
+            port=baseline_port,
+            rate=LIGHT_RATE,
+            duration_s=duration / 3,
+            request_for=send_invoice(light_orders_without, 0),
+        )
         jobs_order = with_orders[0]
-        healthz = run_open_loop(port=port, rate=rate, duration_s=duration / 2, request_for=lambda i: Request(
-            "GET", "/healthz", {"Host": "127.0.0.1"}, frozenset({200})))
-        jobs = run_open_loop(port=port, rate=rate, duration_s=duration / 2, request_for=lambda i: Request(
-            "GET", f"/orders/{jobs_order}/jobs/", headers, frozenset({200})))
+        healthz = run_open_loop(
+            port=port,
+            rate=rate,
+            duration_s=duration / 2,
+            request_for=lambda i: Request("GET", "/healthz", {"Host": "127.0.0.1"}, frozenset({200})),
+        )
+        jobs = run_open_loop(
+            port=port,
+            rate=rate,
+            duration_s=duration / 2,
+            request_for=lambda i: Request("GET", f"/orders/{jobs_order}/jobs/", headers, frozenset({200})),
+        )
     finally:
         web.stop()
         baseline.stop()
@@ -244,8 +309,13 @@ def bench_web(duration: float, rate: float) -> dict:
         errors = [error for result in results for error in result.errors]
         sent = sum(result.sent for result in results)
         rate_achieved = sent / sum(result.duration_s for result in results)
-        return {**summary(latencies), "errors": len(errors), "first_errors": errors[:3], "sent": sent,
-                "rate": rate_achieved}
+        return {
+            **summary(latencies),
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "sent": sent,
+            "rate": rate_achieved,
+        }
 
     sent_with = sum(result.sent for result in with_enqueue)
     requested = Invoice.objects.filter(order_id__in=with_orders, requested_at__isnull=False).count()
@@ -266,6 +336,7 @@ def bench_web(duration: float, rate: float) -> dict:
 
 
 # --- 2 and 6: worker throughput and memory ---------------------------------------------------------------
+
 
 def prefill(send, count: int) -> None:
     for _ in range(count):
@@ -295,12 +366,23 @@ def bench_throughput(count: int) -> dict:
     variants = (
         ("bare", lambda: BARE_APP.send_task("bare.record_done"), lambda: start_bare_worker("bare-worker")),
         ("project", record_done, lambda: start_project_worker("project-worker")),
-        ("project_prefetch_4", record_done, lambda: start_project_worker(
-            "project-prefetch-worker", extra=("--prefetch-multiplier", "4"))),
-        ("project_without_events", record_done, lambda: start_project_worker(
-            "project-quiet-worker", DJANGO_SETTINGS_MODULE="bench.settings_without_task_events")),
-        ("project_stored", bench_tasks.record_done_stored.apply_async,
-         lambda: start_project_worker("project-stored-worker")),
+        (
+            "project_prefetch_4",
+            record_done,
+            lambda: start_project_worker("project-prefetch-worker", extra=("--prefetch-multiplier", "4")),
+        ),
+        (
+            "project_without_events",
+            record_done,
+            lambda: start_project_worker(
+                "project-quiet-worker", DJANGO_SETTINGS_MODULE="bench.settings_without_task_events"
+            ),
+        ),
+        (
+            "project_stored",
+            bench_tasks.record_done_stored.apply_async,
+            lambda: start_project_worker("project-stored-worker"),
+        ),
     )
     results: dict = {}
     for _round in range(THROUGHPUT_ROUNDS):  # interleaved rounds, best kept: noise only ever slows a run
@@ -328,11 +410,15 @@ def bench_memory(count: int) -> dict:
     finally:
         worker.stop()
     warm = next(rss for done, rss in samples if done >= count * 0.05 and rss)
-    return {"warm_mb": [r / 2**20 for r in warm], "final_mb": [r / 2**20 for r in final],
-            "growth": max(f / w - 1 for w, f in zip(warm, final, strict=False))}
+    return {
+        "warm_mb": [r / 2**20 for r in warm],
+        "final_mb": [r / 2**20 for r in final],
+        "growth": max(f / w - 1 for w, f in zip(warm, final, strict=False)),
+    }
 
 
 # --- 3: enqueue to start -----------------------------------------------------------------------------------
+
 
 def bench_enqueue_to_start(samples: int) -> dict:
     """Through the product's path (outbox row, commit, publish) and, for the breakdown, a bare publish."""
@@ -363,6 +449,7 @@ def bench_enqueue_to_start(samples: int) -> dict:
 
 # --- 4 and 5: bulk work on the production bulk worker (its concurrency read from docker-compose.yml) -----
 
+
 def start_bulk_worker(name: str) -> ManagedProcess:
     command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-bulk"]["command"]
     return start_project_worker(name, queues="bulk", concurrency=int(command[command.index("--concurrency") + 1]))
@@ -387,17 +474,21 @@ def bench_newsletter(sink, subscribers: int) -> dict:
             outbox.enqueue(send_newsletter, newsletter.pk)
         wait_until(
             lambda: Newsletter.objects.filter(pk=newsletter.pk, status=Newsletter.Status.SENT).exists(),
-            600, "newsletter never finished", worker,
+            600,
+            "newsletter never finished",
+            worker,
         )
         elapsed = time.perf_counter() - started
     finally:
         worker.stop()
-    received = Counter(str(message["To"]) for message in list(sink.messages) if message["Subject"] == newsletter.subject)
+    received = Counter(
+        str(message["To"]) for message in list(sink.messages) if message["Subject"] == newsletter.subject
+    )
     each_once = len(received) == subscribers and set(received.values()) == {1}
     return {
         "target": "≤ 30 s, each exactly once",
         "figure": f"{elapsed:.1f} s; {sum(received.values())} messages to {len(received)} addresses"
-                  f"{'' if each_once else ' (NOT each exactly once)'}",
+        f"{'' if each_once else ' (NOT each exactly once)'}",
         "ok": elapsed <= 30 and each_once,
     }
 
@@ -423,7 +514,9 @@ def bench_import(rows: int) -> dict:
     try:
         started = time.perf_counter()
         with transaction.atomic():
-            contact_import = account_services.contact_import_create(uploaded_file=upload, created_by=bench_customer().user)
+            contact_import = account_services.contact_import_create(
+                uploaded_file=upload, created_by=bench_customer().user
+            )
             outbox.enqueue(import_contacts, contact_import.pk)
         wait_until(finished, 600, "import never finished", worker)
         elapsed = time.perf_counter() - started
@@ -435,7 +528,7 @@ def bench_import(rows: int) -> dict:
     return {
         "target": "≤ 15 s, worker peak RSS ≤ 250 MB",
         "figure": f"{elapsed:.1f} s, peak RSS {peak_mb:.0f} MB; {contact_import.created} created, "
-                  f"{contact_import.failed_rows} failed ({contact_import.status})",
+        f"{contact_import.failed_rows} failed ({contact_import.status})",
         "ok": elapsed <= 15 and peak_mb <= 250 and complete,
     }
 

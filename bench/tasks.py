@@ -12,7 +12,11 @@ def record_done():
 
 
 @shared_task(
-    base=ProjectTask, name="bench.record_done_stored", queue="default", soft_time_limit=10, time_limit=20,
+    base=ProjectTask,
+    name="bench.record_done_stored",
+    queue="default",
+    soft_time_limit=10,
+    time_limit=20,
     ignore_result=False,
 )
 def record_done_stored():

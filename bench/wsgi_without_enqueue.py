@@ -2,7 +2,9 @@
 enqueue (outbox row + publish after commit) of the very same view, middleware and database write."""
 
 from myproject.wsgi import application  # noqa: F401  (sets Django up)
-from core import outbox
+
+# isort: split
+from core import outbox  # after Django is set up: it imports models
 
 
 def enqueue_skipped(task, *args, **kwargs) -> str:

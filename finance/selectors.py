@@ -36,8 +36,11 @@ def revenue_of_paid_orders(*, day: date, first_order_id: int, last_order_id: int
     """Count and item total, in cents, of the orders paid on `day` with ids in [first, last]."""
     start, end = day_bounds(day)
     order_ids = Charge.objects.filter(
-        status=Charge.Status.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end,
-        order_id__gte=first_order_id, order_id__lte=last_order_id,
+        status=Charge.Status.SUCCEEDED,
+        succeeded_at__gte=start,
+        succeeded_at__lt=end,
+        order_id__gte=first_order_id,
+        order_id__lte=last_order_id,
     ).values("order_id")
     return order_ids.count(), OrderItem.objects.filter(order_id__in=order_ids).total()
 

@@ -75,7 +75,9 @@ def charge_execute(*, order_id: int) -> Charge:
 
     try:
         result = payment_gateway().charge(
-            amount=charge.amount, currency=charge.currency, customer_reference=customer_reference,
+            amount=charge.amount,
+            currency=charge.currency,
+            customer_reference=customer_reference,
             idempotency_key=charge.idempotency_key,
         )
     except ChargeDeclined as exc:
@@ -98,8 +100,9 @@ def charge_execute(*, order_id: int) -> Charge:
             charge.failure_reason = ""
             charge.succeeded_at = timezone.now()
             charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
-            logger.info("order #%s charged %s (%s)", order_id, format_money(charge.amount, charge.currency),
-                        result.reference)
+            logger.info(
+                "order #%s charged %s (%s)", order_id, format_money(charge.amount, charge.currency), result.reference
+            )
         order_mark_paid(order=order)
     return charge
 
@@ -148,8 +151,12 @@ def exchange_rates_parse(content: bytes) -> tuple[date, dict[str, Decimal]]:
             rate = Decimal(raw_rate)
         except InvalidOperation:
             rate = None
-        if rate is None or not rate.is_finite() or rate <= 0 or not (len(currency) == 3 and currency.isalpha()
-                                                                      and currency.isupper()):
+        if (
+            rate is None
+            or not rate.is_finite()
+            or rate <= 0
+            or not (len(currency) == 3 and currency.isalpha() and currency.isupper())
+        ):
             raise ProjectError(f"Exchange-rate feed rejected: bad rate {currency!r}={raw_rate!r}.")
         rates[currency] = rate
     if not rates:

@@ -175,9 +175,10 @@ def newsletter_finish_if_done(*, newsletter_id: int) -> Newsletter:
     """Mark a sending newsletter sent once no delivery is left queued; every batch calls it after commit,
     so the last one to commit finds nothing queued."""
     newsletter = Newsletter.objects.select_for_update().get(pk=newsletter_id)
-    if newsletter.status == Newsletter.Status.SENDING and not newsletter.deliveries.filter(
-        status=Delivery.Status.QUEUED
-    ).exists():
+    if (
+        newsletter.status == Newsletter.Status.SENDING
+        and not newsletter.deliveries.filter(status=Delivery.Status.QUEUED).exists()
+    ):
         newsletter.status = Newsletter.Status.SENT
         newsletter.finished_at = timezone.now()
         newsletter.save(update_fields=["status", "finished_at"])

@@ -2,23 +2,17 @@
 
 from datetime import date
 
-from celery import group, shared_task
+from celery import group
 from django.utils import timezone
 
-from core.tasking import TRANSIENT_ERRORS, ProjectTask
+from core.tasking import BULK, load_or_skip, project_task
 from notifications import services
+from notifications.models import Newsletter
 
 # Batches go to the bulk queue so a large newsletter never delays an invoice email on the email queue.
 
 
-@shared_task(
-    base=ProjectTask,
-    name="notifications.send_daily_digest",
-    queue="bulk",
-    soft_time_limit=120,
-    time_limit=150,
-    autoretry_for=TRANSIENT_ERRORS,
-)
+@project_task("notifications.send_daily_digest", BULK)
 def send_daily_digest(day: str | None = None) -> int:
     """Beat runs it at 08:00 with no argument: the digest of today in the project's time zone."""
     digest_day = date.fromisoformat(day) if day else timezone.localdate()
@@ -27,40 +21,21 @@ def send_daily_digest(day: str | None = None) -> int:
     return len(batches)
 
 
-@shared_task(
-    base=ProjectTask,
-    name="notifications.send_digest_batch",
-    queue="bulk",
-    soft_time_limit=120,
-    time_limit=150,
-    autoretry_for=TRANSIENT_ERRORS,
-)
+@project_task("notifications.send_digest_batch", BULK)
 def send_digest_batch(day: str, subscriber_ids: list[int]) -> None:
     services.digest_batch_send(day=date.fromisoformat(day), subscriber_ids=subscriber_ids)
 
 
-@shared_task(
-    base=ProjectTask,
-    name="notifications.send_newsletter",
-    queue="bulk",
-    soft_time_limit=120,
-    time_limit=150,
-    autoretry_for=TRANSIENT_ERRORS,
-    ignore_result=False,
-)
+@project_task("notifications.send_newsletter", BULK, ignore_result=False)
 def send_newsletter(newsletter_id: int) -> int:
+    if not load_or_skip(Newsletter, newsletter_id):
+        return 0
     batches = services.newsletter_recipients_queue(newsletter_id=newsletter_id)
     group(send_newsletter_batch.si(newsletter_id, ids) for ids in batches).apply_async()
     return len(batches)
 
 
-@shared_task(
-    base=ProjectTask,
-    name="notifications.send_newsletter_batch",
-    queue="bulk",
-    soft_time_limit=120,
-    time_limit=150,
-    autoretry_for=TRANSIENT_ERRORS,
-)
+@project_task("notifications.send_newsletter_batch", BULK)
 def send_newsletter_batch(newsletter_id: int, subscriber_ids: list[int]) -> None:
-    services.newsletter_batch_send(newsletter_id=newsletter_id, subscriber_ids=subscriber_ids)
+    if load_or_skip(Newsletter, newsletter_id):
+        services.newsletter_batch_send(newsletter_id=newsletter_id, subscriber_ids=subscriber_ids)

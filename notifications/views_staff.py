@@ -22,10 +22,14 @@ NEWSLETTERS_SHOWN = 50
 @staff_only
 @require_GET
 def newsletter_list(request):
-    return render(request, "notifications/staff/newsletter_list.html", {
-        "newsletters": Newsletter.objects.all()[:NEWSLETTERS_SHOWN],
-        "subscriber_count": subscribers_receiving_mail().count(),
-    })
+    return render(
+        request,
+        "notifications/staff/newsletter_list.html",
+        {
+            "newsletters": Newsletter.objects.all()[:NEWSLETTERS_SHOWN],
+            "subscriber_count": subscribers_receiving_mail().count(),
+        },
+    )
 
 
 @staff_only
@@ -40,11 +44,17 @@ def newsletter_send(request):
             task_id = outbox.enqueue(tasks.send_newsletter, newsletter.pk)
     except ProjectError as exc:
         messages.error(request, str(exc))
-        return render(request, "notifications/staff/newsletter_list.html", {
-            "newsletters": Newsletter.objects.all()[:NEWSLETTERS_SHOWN],
-            "subscriber_count": subscribers_receiving_mail().count(),
-            "subject": subject, "body": body,
-        }, status=400)
+        return render(
+            request,
+            "notifications/staff/newsletter_list.html",
+            {
+                "newsletters": Newsletter.objects.all()[:NEWSLETTERS_SHOWN],
+                "subscriber_count": subscribers_receiving_mail().count(),
+                "subject": subject,
+                "body": body,
+            },
+            status=400,
+        )
     logger.info("newsletter %s started by %s, task %s", newsletter.pk, request.user, task_id)
     messages.success(request, f"Sending “{newsletter.subject}” to {newsletter.total} subscribers.")
     return redirect("newsletters:detail", pk=newsletter.pk)

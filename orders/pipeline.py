@@ -16,6 +16,7 @@ from orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
 
+
 @transaction.atomic
 def pipeline_request(*, order: Order) -> Order:
     """Mark the order as queued for the pipeline; refuses while a run is under way or once it is fulfilled.
@@ -132,7 +133,5 @@ def _stock_shortage(order: Order) -> str | None:
         return f"Order #{order.pk} has no items."
     for product in Product.objects.filter(pk__in=quantities).order_by("name"):
         if product.stock < quantities[product.pk]:
-            return (
-                f"Not enough stock for {product.name}: {quantities[product.pk]} ordered, {product.stock} in stock."
-            )
+            return f"Not enough stock for {product.name}: {quantities[product.pk]} ordered, {product.stock} in stock."
     return None

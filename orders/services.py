@@ -53,8 +53,10 @@ def invoice_send(*, order_id: int) -> Invoice:
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
     message = EmailMessage(
         subject=f"Your invoice {invoice.number}",
-        body=(f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
-              f"total {format_money(order.total)}.\n"),
+        body=(
+            f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
+            f"total {format_money(order.total)}.\n"
+        ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[order.customer.email],
         headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
@@ -118,7 +120,9 @@ def carts_delete_expired(*, batch_size: int = CART_CLEANUP_BATCH_SIZE) -> int:
     deleted = 0
     while True:
         with transaction.atomic():
-            batch = list(Cart.objects.filter(expires_at__lt=now).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            batch = list(
+                Cart.objects.filter(expires_at__lt=now).order_by("pk").values_list("pk", flat=True)[:batch_size]
+            )
             if not batch:
                 break
             Cart.objects.filter(pk__in=batch).delete()

@@ -47,7 +47,9 @@ def order_jobs_partial(request, pk: int):
 @require_POST
 def order_send_invoice(request, pk: int):
     return _start_job(
-        request, pk, tasks.send_invoice_email,
+        request,
+        pk,
+        tasks.send_invoice_email,
         lambda order: f"Invoice {services.invoice_request(order=order).number} queued.",
     )
 

@@ -54,6 +54,8 @@ class OrderFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def items(order, create, extracted, **kwargs):
         """Two lines by default; pass items=[(product, quantity), …] to choose."""
-        lines = extracted if extracted is not None else [(ProductFactory(), 2), (ProductFactory(price=Decimal("5.50")), 1)]
+        lines = (
+            extracted if extracted is not None else [(ProductFactory(), 2), (ProductFactory(price=Decimal("5.50")), 1)]
+        )
         for product, quantity in lines:
             OrderItem.objects.create(order=order, product=product, quantity=quantity, unit_price=product.price)

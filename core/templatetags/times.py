@@ -10,4 +10,3 @@ register = template.Library()
 @register.filter
 def shown_time(value) -> str:
     return format_time(value) if value else ""
-

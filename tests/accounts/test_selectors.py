@@ -33,12 +33,20 @@ def test_progress_of_a_pending_import_is_zero_and_of_a_failed_one_carries_the_er
 
 
 def test_progress_of_a_done_import_is_complete(staff):
-    contact_import = services.contact_import_create(uploaded_file=upload(contacts_csv(generated_rows(3))), created_by=staff)
+    contact_import = services.contact_import_create(
+        uploaded_file=upload(contacts_csv(generated_rows(3))), created_by=staff
+    )
     services.contact_import_run(contact_import_id=contact_import.pk)
 
     progress = selectors.contact_import_progress(contact_import=contact_import)
 
-    assert (progress.status, progress.processed, progress.total, progress.created, progress.percent) == ("done", 3, 3, 3, 100)
+    assert (progress.status, progress.processed, progress.total, progress.created, progress.percent) == (
+        "done",
+        3,
+        3,
+        3,
+        100,
+    )
 
 
 def test_error_report_lists_bad_rows_in_order_and_defuses_formulas(staff):

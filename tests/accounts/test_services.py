@@ -33,7 +33,13 @@ def test_good_file_is_stored_then_imported_with_counts(staff):
     result = services.contact_import_run(contact_import_id=contact_import.pk)
 
     assert result.status == ContactImport.Status.DONE
-    assert (result.total_rows, result.processed, result.created, result.updated, result.failed_rows) == (25, 25, 25, 0, 0)
+    assert (result.total_rows, result.processed, result.created, result.updated, result.failed_rows) == (
+        25,
+        25,
+        25,
+        0,
+        0,
+    )
     contact = Contact.objects.get(email="person7@example.com")
     assert (contact.name, contact.company, contact.phone) == ("Person 7", "Company 7", "+49 30 0000007")
 
@@ -219,8 +225,14 @@ def test_a_file_undecodable_past_the_upload_check_fails_the_import_and_changes_n
     ("content", "message"),
     [
         (b'email,name\nada@example.com,Ada\n"bob@example.com,Bob"by\n', "This is not a valid CSV file: line 3:"),
-        (b"email,name\nada@example.com,Ada\nbob@example.com,B\x00b\n", "This is not a CSV file: line 3 contains binary data."),
-        (b"email,name\nada@example.com,Ada\nbob@example.com,B\xc3", "The file is not UTF-8 text (line 3 ends mid-character)"),
+        (
+            b"email,name\nada@example.com,Ada\nbob@example.com,B\x00b\n",
+            "This is not a CSV file: line 3 contains binary data.",
+        ),
+        (
+            b"email,name\nada@example.com,Ada\nbob@example.com,B\xc3",
+            "The file is not UTF-8 text (line 3 ends mid-character)",
+        ),
     ],
 )
 def test_a_malformed_stored_file_fails_the_import_and_changes_nothing(content, message):
@@ -239,7 +251,10 @@ def test_a_stored_file_that_vanished_fails_the_import(staff):
 
     result = services.contact_import_run(contact_import_id=contact_import.pk)
 
-    assert (result.status, result.error) == (ContactImport.Status.FAILED, "The uploaded file is no longer stored; upload it again.")
+    assert (result.status, result.error) == (
+        ContactImport.Status.FAILED,
+        "The uploaded file is no longer stored; upload it again.",
+    )
 
 
 def test_expired_sessions_are_deleted_in_batches_and_live_ones_kept(monkeypatch):

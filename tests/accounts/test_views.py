@@ -34,8 +34,9 @@ def test_a_file_that_is_not_a_csv_gets_a_clear_message_and_nothing_is_queued(cli
 
 def test_the_error_report_lists_each_bad_row_and_defuses_formulas(client, staff):
     contact_import = ContactImportFactory(status=ContactImport.Status.DONE, failed_rows=1, total_rows=2, processed=2)
-    ContactImportError.objects.create(contact_import=contact_import, row_number=3, email="=cmd()",
-                                      message="Enter a valid email address.")
+    ContactImportError.objects.create(
+        contact_import=contact_import, row_number=3, email="=cmd()", message="Enter a valid email address."
+    )
     client.force_login(staff)
 
     page = client.get(f"/imports/{contact_import.pk}/").content.decode()

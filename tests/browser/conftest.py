@@ -12,8 +12,12 @@ from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, shared_beat, wait_until
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -29,8 +33,18 @@ def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
     port = free_port()
     server = ManagedProcess(
         "web",
-        [sys.executable, "-m", "gunicorn", "myproject.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--access-logfile", "-"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "myproject.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+        ],
         process_env(DJANGO_MEDIA_ROOT=str(process_logs / "media")),
         process_logs,
     )
@@ -60,7 +74,9 @@ def page(browser, web_server):
     page = context.new_page()
     # Every browser test also checks that the Content-Security-Policy blocked nothing the page needs.
     refused = []
-    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     context.close()
     assert not refused, f"the Content-Security-Policy refused: {refused}"

@@ -25,8 +25,9 @@ def test_staff_see_workers_queues_and_beat_on_the_operations_page(page, sign_in,
 
 def test_a_schedule_changed_in_admin_is_fired_by_the_running_beat(page, sign_in, live_worker, live_beat):
     nightly = CrontabSchedule.objects.create(minute="0", hour="4")
-    task = PeriodicTask.objects.create(name="Expire stored task results", task="celery.backend_cleanup",
-                                       crontab=nightly)
+    task = PeriodicTask.objects.create(
+        name="Expire stored task results", task="celery.backend_cleanup", crontab=nightly
+    )
     sign_in(StaffFactory(is_superuser=True))
 
     # From a crontab to an interval in the one form: no popup for a new schedule, no crontab to clear.
@@ -41,8 +42,12 @@ def test_a_schedule_changed_in_admin_is_fired_by_the_running_beat(page, sign_in,
     assert rescheduled.crontab is None
     assert (rescheduled.interval.every, rescheduled.interval.period) == (5, IntervalSchedule.SECONDS)
 
-    wait_until(lambda: PeriodicTask.objects.get(pk=task.pk).total_run_count >= 2, 60,
-               "beat never fired the rescheduled task", live_beat)
+    wait_until(
+        lambda: PeriodicTask.objects.get(pk=task.pk).total_run_count >= 2,
+        60,
+        "beat never fired the rescheduled task",
+        live_beat,
+    )
     assert "Sending due task Expire stored task results (celery.backend_cleanup)" in live_beat.output()
 
 

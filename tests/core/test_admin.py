@@ -69,7 +69,8 @@ def test_a_periodic_task_switches_from_crontab_to_every_ten_minutes_in_one_save(
 
 def test_a_periodic_task_switches_from_an_interval_to_a_cron_expression_in_one_save(admin_client, settings):
     task = PeriodicTask.objects.create(
-        name="Often", task="orders.cleanup_expired_carts",
+        name="Often",
+        task="orders.cleanup_expired_carts",
         interval=IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS),
     )
     url = f"/admin/django_celery_beat/periodictask/{task.pk}/change/"
@@ -101,8 +102,16 @@ def test_a_bad_cron_expression_is_refused_with_the_reason(admin_client):
 
 def test_a_new_periodic_task_is_added_with_its_schedule_in_the_same_form(admin_client):
     shown = admin_client.get("/admin/django_celery_beat/periodictask/add/")
-    new_task = {"name": "Hourly carts", "regtask": "orders.cleanup_expired_carts", "args": "[]", "kwargs": "{}",
-                "headers": "{}", "runs": "every", "every": "1", "every_unit": "hours"}
+    new_task = {
+        "name": "Hourly carts",
+        "regtask": "orders.cleanup_expired_carts",
+        "args": "[]",
+        "kwargs": "{}",
+        "headers": "{}",
+        "runs": "every",
+        "every": "1",
+        "every_unit": "hours",
+    }
 
     response = admin_client.post("/admin/django_celery_beat/periodictask/add/", change_form_data(shown) | new_task)
 

@@ -22,5 +22,11 @@ def test_every_variable_read_is_documented_in_env_example():
 
     read = variables_read()
 
-    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "METRICS_TOKEN", "QUEUE_DEPTH_THRESHOLD_BULK", "WEB_CONCURRENCY"} <= read
+    assert {
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "METRICS_TOKEN",
+        "QUEUE_DEPTH_THRESHOLD_BULK",
+        "WEB_CONCURRENCY",
+    } <= read
     assert read - documented == set()

@@ -12,8 +12,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def dead_letter():
     return DeadLetter.objects.create(
-        task_id="t-1", task_name="orders.send_invoice_email", queue="email", args=[42],
-        exception="SMTPRecipientsRefused('no such mailbox')", attempts=6,
+        task_id="t-1",
+        task_name="orders.send_invoice_email",
+        queue="email",
+        args=[42],
+        exception="SMTPRecipientsRefused('no such mailbox')",
+        attempts=6,
     )
 
 
@@ -33,8 +37,9 @@ def test_anonymous_users_are_sent_to_sign_in(client):
 
 
 def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings, redis_of_this_test):
-    TaskResult.objects.create(task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS",
-                              worker="worker@host")
+    TaskResult.objects.create(
+        task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS", worker="worker@host"
+    )
     record_heartbeat(BEAT_KEY, "beat")
     client.force_login(StaffFactory())
 
@@ -48,7 +53,9 @@ def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_
     assert "/admin/django_celery_beat/periodictask/" in page and settings.FLOWER_URL in page
 
 
-def test_retrying_a_dead_letter_enqueues_it_again_and_resolves_it(client, dead_letter, django_capture_on_commit_callbacks):
+def test_retrying_a_dead_letter_enqueues_it_again_and_resolves_it(
+    client, dead_letter, django_capture_on_commit_callbacks
+):
     client.force_login(StaffFactory())
 
     with django_capture_on_commit_callbacks() as callbacks:

@@ -23,8 +23,12 @@ def environment_without_django_variables(**env: str) -> dict[str, str]:
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=environment_without_django_variables(**env),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environment_without_django_variables(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -37,7 +41,10 @@ def setting(name: str, **env: str) -> str:
 def test_production_settings_pass_the_deploy_checks():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=environment_without_django_variables(**PRODUCTION), capture_output=True, text=True,
+        cwd=ROOT,
+        env=environment_without_django_variables(**PRODUCTION),
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
@@ -54,7 +61,9 @@ def test_settings_refuse_to_load_without_a_secret_key_when_debug_is_off():
 
 def test_broker_defaults_to_redis_url():
     broker = setting(
-        "CELERY_BROKER_URL", DJANGO_SETTINGS_MODULE="myproject.settings", **PRODUCTION,
+        "CELERY_BROKER_URL",
+        DJANGO_SETTINGS_MODULE="myproject.settings",
+        **PRODUCTION,
         REDIS_URL="redis://cache.internal:6379/3",
     )
 
@@ -66,7 +75,9 @@ def test_an_amqp_broker_url_is_accepted():
 
     result = run_python(
         "from myproject.celery import app; print(app.connection_for_write().transport_cls)",
-        DJANGO_SETTINGS_MODULE="myproject.settings", CELERY_BROKER_URL=amqp, **PRODUCTION,
+        DJANGO_SETTINGS_MODULE="myproject.settings",
+        CELERY_BROKER_URL=amqp,
+        **PRODUCTION,
     )
 
     assert result.returncode == 0, result.stderr
@@ -79,5 +90,8 @@ def test_cookies_are_secure_whenever_debug_is_off_even_without_the_https_redirec
     assert "DJANGO_SECURE_COOKIES" not in production_behind_a_redirecting_proxy
 
     for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
-        assert setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", **production_behind_a_redirecting_proxy) == "True"
+        assert (
+            setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", **production_behind_a_redirecting_proxy)
+            == "True"
+        )
         assert setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", DJANGO_DEBUG="1") == "False"

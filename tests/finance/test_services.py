@@ -180,14 +180,16 @@ def test_the_revenue_report_is_emailed_once_as_csv(mailsink, settings):
     settings.STAFF_REPORT_EMAILS = ["finance@example.com"]
     day = timezone.localdate()
 
-    services.revenue_report_send(day=day, chunk_totals=[{"paid_orders": 2, "revenue": "51.00"},
-                                                        {"paid_orders": 1, "revenue": "10.25"}])
+    services.revenue_report_send(
+        day=day, chunk_totals=[{"paid_orders": 2, "revenue": "51.00"}, {"paid_orders": 1, "revenue": "10.25"}]
+    )
     services.revenue_report_send(day=day, chunk_totals=[{"paid_orders": 2, "revenue": "51.00"}])
 
     [message] = mailsink.to("finance@example.com")
     assert message.get_body(("plain",)).get_content().startswith("3 paid orders, 61.25 EUR revenue.")
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content().splitlines() == [
-        "date,paid_orders,revenue,currency", f"{day.isoformat()},3,61.25,EUR",
+        "date,paid_orders,revenue,currency",
+        f"{day.isoformat()},3,61.25,EUR",
     ]
     assert RevenueReport.objects.get(date=day).sent_at is not None

@@ -34,7 +34,9 @@ def test_a_20000_row_upload_is_imported_by_a_real_worker(live_worker, worker_med
     rows[9_999] = ("noname@example.com", "", "", "")
     rows[19_999] = ("", "No Email", "", "")
     with transaction.atomic():
-        contact_import = services.contact_import_create(uploaded_file=upload(contacts_csv(rows)), created_by=StaffFactory())
+        contact_import = services.contact_import_create(
+            uploaded_file=upload(contacts_csv(rows)), created_by=StaffFactory()
+        )
         enqueue(tasks.import_contacts, contact_import.pk)
 
     progress = wait_until(
@@ -109,7 +111,8 @@ def test_an_import_whose_worker_process_is_killed_resumes_and_counts_each_row_on
 def test_expired_sessions_are_cleaned_up_by_a_real_worker(live_worker):
     now = timezone.now()
     Session.objects.bulk_create(
-        Session(session_key=f"expired{n:032d}", session_data="", expire_date=now - timedelta(hours=1)) for n in range(50)
+        Session(session_key=f"expired{n:032d}", session_data="", expire_date=now - timedelta(hours=1))
+        for n in range(50)
     )
     Session.objects.create(session_key="live" * 8, session_data="", expire_date=now + timedelta(days=14))
 

@@ -30,8 +30,12 @@ def test_inspect_registered_lists_every_project_task(live_worker):
 
     registered = {task.split()[0] for tasks in json.loads(output).values() for task in tasks}
     assert project_tasks <= registered
-    assert {"orders.send_invoice_email", "finance.charge_customer", "notifications.send_daily_digest",
-            "accounts.import_contacts"} <= registered
+    assert {
+        "orders.send_invoice_email",
+        "finance.charge_customer",
+        "notifications.send_daily_digest",
+        "accounts.import_contacts",
+    } <= registered
 
 
 def test_celery_call_runs_a_task_by_name(live_worker, mailsink):

@@ -59,8 +59,12 @@ def option(service: str, flag: str) -> str:
 
 def probe(kind: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "core.probes", kind], cwd=ROOT, env=process_env(**env),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "core.probes", kind],
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -189,7 +193,9 @@ def test_beat_sends_a_due_periodic_task_that_a_worker_runs(start_service, start_
 
     wait_until(lambda: mailsink.to(order.customer.email), 60, "beat's task never ran", beat)
     assert PeriodicTask.objects.get(name="invoice every second").total_run_count >= 1
-    wait_until(lambda: probe("beat", HEARTBEAT_DIR=str(tmp_path)).returncode == 0, 30, "beat's probe never passed", beat)
+    wait_until(
+        lambda: probe("beat", HEARTBEAT_DIR=str(tmp_path)).returncode == 0, 30, "beat's probe never passed", beat
+    )
 
 
 def test_flower_answers_healthcheck_and_requires_its_credentials(start_service):
@@ -217,7 +223,9 @@ def test_relay_publishes_an_outbox_message_left_unpublished(start_service, no_sh
 
     wait_until(
         lambda: OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=False).exists(),
-        60, "the relay never published the message", relay,
+        60,
+        "the relay never published the message",
+        relay,
     )
     assert queue_depths()["email"] == 1
     assert probe("relay").returncode == 0

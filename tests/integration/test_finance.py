@@ -30,13 +30,17 @@ def test_a_queued_charge_is_executed_once_by_the_worker(live_worker):
         task_ids = [enqueue(tasks.charge_customer, order.pk) for _ in range(2)]  # a double click
 
     wait_until(
-        lambda: Charge.objects.get(pk=charge.pk).status == Charge.Status.SUCCEEDED, 60, "charge never succeeded",
+        lambda: Charge.objects.get(pk=charge.pk).status == Charge.Status.SUCCEEDED,
+        60,
+        "charge never succeeded",
         live_worker,
     )
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     wait_until(
         lambda: all(f"finance.charge_customer[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
-        30, "second delivery never ran", live_worker,
+        30,
+        "second delivery never ran",
+        live_worker,
     )
     assert len(debits_of(order)) == 1
 
@@ -45,7 +49,9 @@ def test_the_worker_syncs_rates_from_a_feed(live_worker):
     server = FeedServer()
     try:
         tasks.sync_exchange_rates.delay(url=server.url)
-        wait_until(lambda: ExchangeRate.objects.filter(date="2026-11-20").count() == 4, 60, "rates never stored", live_worker)
+        wait_until(
+            lambda: ExchangeRate.objects.filter(date="2026-11-20").count() == 4, 60, "rates never stored", live_worker
+        )
     finally:
         server.stop()
     assert ExchangeRate.objects.get(currency="USD", date="2026-11-20").rate == Decimal("1.0812")

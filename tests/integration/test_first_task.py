@@ -40,8 +40,12 @@ def test_a_retrying_invoice_shows_its_retry_count(client, process_logs):
         client.post(f"/orders/{order.pk}/send-invoice/")
 
         page = wait_until(
-            lambda: (html := client.get(f"/orders/{order.pk}/jobs/").content.decode()) and "retrying (" in html and html,
-            60, "the invoice never showed a retry", worker,
+            lambda: (
+                (html := client.get(f"/orders/{order.pk}/jobs/").content.decode()) and "retrying (" in html and html
+            ),
+            60,
+            "the invoice never showed a retry",
+            worker,
         )
         retries = int(re.search(r"retrying \((\d+)\)", page).group(1))
         assert 1 <= retries <= tasks.send_invoice_email.max_retries

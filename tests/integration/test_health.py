@@ -14,8 +14,11 @@ def test_a_worker_on_one_queue_leaves_the_others_named_without_a_consumer(proces
     # given one worker consuming only the email queue, alone on a Redis of this test (the suite's other
     # workers write their heartbeats elsewhere)
     worker = start_worker(
-        process_logs, queues="email", name="health-email",
-        REDIS_URL=redis_of_this_test, CELERY_BROKER_URL=redis_of_this_test,
+        process_logs,
+        queues="email",
+        name="health-email",
+        REDIS_URL=redis_of_this_test,
+        CELERY_BROKER_URL=redis_of_this_test,
     )
     try:
         name = f"health-email@{socket.gethostname()}"

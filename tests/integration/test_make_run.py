@@ -83,8 +83,12 @@ README_COMMAND_OUTPUT = {
 
 def readme_commands() -> list[tuple[str, str]]:
     blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
-    commands = [line for block in blocks for line in block.splitlines() if line.startswith(("make celery", "make manage"))]
-    found = [(command, output) for command in commands for key, output in README_COMMAND_OUTPUT.items() if key in command]
+    commands = [
+        line for block in blocks for line in block.splitlines() if line.startswith(("make celery", "make manage"))
+    ]
+    found = [
+        (command, output) for command in commands for key, output in README_COMMAND_OUTPUT.items() if key in command
+    ]
     assert len(found) == len(commands) == len(README_COMMAND_OUTPUT), commands
     return found
 

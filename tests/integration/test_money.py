@@ -26,7 +26,9 @@ def test_three_at_79_20_are_237_60_everywhere(live_worker, mailsink, client):
     client.post(f"/orders/{order.pk}/send-invoice/")
 
     wait_until(
-        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED, 60, "order never fulfilled",
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED,
+        60,
+        "order never fulfilled",
         live_worker,
     )
     wait_until(lambda: Invoice.objects.get(order=order).sent_at, 60, "invoice never sent", live_worker)
@@ -51,6 +53,10 @@ def test_three_at_79_20_are_237_60_everywhere(live_worker, mailsink, client):
     assert report.get_body(("plain",)).get_content().startswith("1 paid orders, 237.60 EUR revenue.")
     assert f"{today.isoformat()},1,237.60,EUR" in next(report.iter_attachments()).get_content()
     # The mail leaves inside the report's transaction, so its row may commit just after.
-    stored = wait_until(lambda: RevenueReport.objects.filter(date=today, sent_at__isnull=False).first(), 30,
-                        "report row never committed", live_worker)
+    stored = wait_until(
+        lambda: RevenueReport.objects.filter(date=today, sent_at__isnull=False).first(),
+        30,
+        "report row never committed",
+        live_worker,
+    )
     assert str(stored.revenue) == "237.60"

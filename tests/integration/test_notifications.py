@@ -36,7 +36,9 @@ def test_newsletter_to_300_subscribers_reaches_everyone_once(live_worker, mailsi
     newsletter = start_newsletter("Autumn roasts")
 
     wait_until(
-        lambda: selectors.newsletter_progress(newsletter=newsletter).status == "sent", 60, "newsletter never finished",
+        lambda: selectors.newsletter_progress(newsletter=newsletter).status == "sent",
+        60,
+        "newsletter never finished",
         live_worker,
     )
     progress = selectors.newsletter_progress(newsletter=newsletter)
@@ -73,8 +75,10 @@ def test_digest_fired_twice_reaches_each_subscriber_once(live_worker, mailsink):
     )
     # Received and succeeded, for both runs: the second one has finished too.
     wait_until(
-        lambda: live_worker.output().count("notifications.send_daily_digest[") >= runs_logged + 4, 30,
-        "second digest run never finished", live_worker,
+        lambda: live_worker.output().count("notifications.send_daily_digest[") >= runs_logged + 4,
+        30,
+        "second digest run never finished",
+        live_worker,
     )
     sent_to = recipients(mailsink)
     assert len(sent_to) == 30 and len(set(sent_to)) == 30

@@ -29,7 +29,9 @@ def test_an_order_goes_all_the_way_to_fulfilled(live_worker, mailsink):
     queue_pipeline(order)
 
     wait_until(
-        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED, 60, "order never fulfilled",
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED,
+        60,
+        "order never fulfilled",
         live_worker,
     )
     [confirmation] = wait_until(lambda: mailsink.to(order.customer.email), 30, "no confirmation", live_worker)
@@ -47,7 +49,9 @@ def test_a_shortage_fails_the_order_and_runs_no_later_step(live_worker, mailsink
     queue_pipeline(order)
 
     failed = wait_until(
-        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(), 60, "order never failed",
+        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(),
+        60,
+        "order never failed",
         live_worker,
     )
     assert failed.failure_reason == "Not enough stock for Pour-over kettle: 2 ordered, 1 in stock."
@@ -65,7 +69,9 @@ def test_a_step_that_breaks_fails_the_order_through_the_error_callback(live_work
     queue_pipeline(order)
 
     failed = wait_until(
-        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(), 60, "order never failed",
+        lambda: Order.objects.filter(pk=order.pk, status=Order.Status.FAILED).first(),
+        60,
+        "order never failed",
         live_worker,
     )
     assert failed.failure_reason.startswith("Step orders.send_order_confirmation could not complete")
@@ -74,5 +80,7 @@ def test_a_step_that_breaks_fails_the_order_through_the_error_callback(live_work
     # Celery runs the error callback before the task's on_failure, so the dead letter may land just after.
     wait_until(
         lambda: DeadLetter.objects.filter(task_name="orders.send_order_confirmation", args=[order.pk]).exists(),
-        30, "the failed step left no dead letter", live_worker,
+        30,
+        "the failed step left no dead letter",
+        live_worker,
     )

@@ -32,8 +32,10 @@ def test_newsletter_create_refuses_an_empty_body():
         services.newsletter_create(subject="Hello", body="  ", created_by=None)
 
 
-@pytest.mark.parametrize("subject", ["Autumn\r\nBcc: everyone@example.com", "Autumn\nbeans", "Autumn\tbeans",
-                                     "Autumn\x00beans", "Autumn\u2028beans"])
+@pytest.mark.parametrize(
+    "subject",
+    ["Autumn\r\nBcc: everyone@example.com", "Autumn\nbeans", "Autumn\tbeans", "Autumn\x00beans", "Autumn\u2028beans"],
+)
 def test_newsletter_create_refuses_a_subject_with_line_breaks_or_control_characters(subject):
     with pytest.raises(ProjectError, match="one line without control characters"):
         services.newsletter_create(subject=subject, body="New roasts.", created_by=None)

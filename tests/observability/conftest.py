@@ -79,8 +79,13 @@ def observed_worker(django_db_setup, django_db_blocker, process_logs, sentry_sin
     """A worker as production runs it (JSON logs, Sentry on) that only this package's tests feed; it does
     not consume the bulk queue, so messages sent there stay to be counted."""
     worker = start_worker(
-        process_logs, name="observed-worker", queues="default,email", concurrency=1,
-        CELERY_BROKER_URL=private_broker_url, SENTRY_DSN=sentry_sink.dsn, LOG_FORMAT="json",
+        process_logs,
+        name="observed-worker",
+        queues="default,email",
+        concurrency=1,
+        CELERY_BROKER_URL=private_broker_url,
+        SENTRY_DSN=sentry_sink.dsn,
+        LOG_FORMAT="json",
         DJANGO_MEDIA_ROOT=str(process_logs / "media"),
     )
     yield worker

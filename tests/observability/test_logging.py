@@ -48,5 +48,7 @@ def test_the_id_a_click_logs_is_the_id_on_the_worker_s_lines(client, live_worker
     task_id = next(match for match in enqueued if match).group(1)
     wait_until(
         lambda: f"[orders.send_invoice_email {task_id}] invoice " in live_worker.output(),
-        60, "no worker line carries the enqueued task id", live_worker,
+        60,
+        "no worker line carries the enqueued task id",
+        live_worker,
     )

@@ -99,10 +99,15 @@ def test_a_real_worker_s_tasks_are_counted_and_promtool_accepts_the_output(
 
     # The runtime is recorded after the outcome, so wait for both runs' runtimes too.
     after = wait_until(
-        lambda: (s := samples(scrape(client))).get(failed, 0) > before.get(failed, 0)
-        and s.get(succeeded, 0) > before.get(succeeded, 0)
-        and s.get(runtime_count, 0) - before.get(runtime_count, 0) >= 2 and s,
-        60, "the worker's task events and runtimes never reached /metrics", observed_worker,
+        lambda: (
+            (s := samples(scrape(client))).get(failed, 0) > before.get(failed, 0)
+            and s.get(succeeded, 0) > before.get(succeeded, 0)
+            and s.get(runtime_count, 0) - before.get(runtime_count, 0) >= 2
+            and s
+        ),
+        60,
+        "the worker's task events and runtimes never reached /metrics",
+        observed_worker,
     )
     assert after[("celery_dead_letters_open", frozenset())] >= 1
     assert after[("celery_workers_up", frozenset())] >= 1
@@ -119,8 +124,12 @@ def test_a_retry_after_a_transient_error_is_counted(client, metrics_token, proce
     before = samples(scrape(client)).get(retried, 0)
     broker_of_its_own = private_broker_url.removesuffix("/0") + "/1"
     worker = start_worker(
-        process_logs, name="no-mail-server-worker", queues="email", concurrency=1,
-        CELERY_BROKER_URL=broker_of_its_own, EMAIL_PORT=str(free_port()),  # nothing listens: connection refused
+        process_logs,
+        name="no-mail-server-worker",
+        queues="email",
+        concurrency=1,
+        CELERY_BROKER_URL=broker_of_its_own,
+        EMAIL_PORT=str(free_port()),  # nothing listens: connection refused
     )
     try:
         with Connection(broker_of_its_own) as connection:

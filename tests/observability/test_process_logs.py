@@ -24,8 +24,10 @@ def test_runserver_prints_each_line_of_a_request_once(django_db_setup, process_l
     base = f"http://127.0.0.1:{port}"
     # As the Procfile runs it under `make run`: DEBUG on, with the autoreloader.
     web = ManagedProcess(
-        "runserver-lines", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
-        process_env(DJANGO_DEBUG="1"), process_logs,
+        "runserver-lines",
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+        process_env(DJANGO_DEBUG="1"),
+        process_logs,
     )
     try:
         wait_until(lambda: get(base + "/login/") == 200, 60, "runserver never answered", web)
@@ -46,8 +48,10 @@ def test_runserver_prints_each_line_of_a_request_once(django_db_setup, process_l
 def test_the_mail_sink_prints_its_start_and_one_line_a_message(process_logs, tmp_path):
     port = free_port()
     sink = ManagedProcess(
-        "mailsink-lines", [sys.executable, "-m", "core.mailsink", "--port", str(port), "--dir", str(tmp_path)],
-        process_env(), process_logs,
+        "mailsink-lines",
+        [sys.executable, "-m", "core.mailsink", "--port", str(port), "--dir", str(tmp_path)],
+        process_env(),
+        process_logs,
     )
     try:
         sink.wait_for_output("SMTP sink on")

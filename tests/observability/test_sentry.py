@@ -19,7 +19,9 @@ def test_a_failing_task_reports_an_event_carrying_its_name(observed_worker, send
 
     events = wait_until(
         lambda: [e for e in sentry_sink.of_type("event") if e.get("tags", {}).get("celery_task_id") == task_id],
-        60, "no Sentry event for the failed task", observed_worker,
+        60,
+        "no Sentry event for the failed task",
+        observed_worker,
     )
 
     assert events[0]["transaction"] == "orders.send_invoice_email"
@@ -43,9 +45,14 @@ def test_a_periodic_task_reports_check_ins(observed_worker, sentry_sink, private
     )
     try:
         check_ins = wait_until(
-            lambda: {c["status"] for c in sentry_sink.of_type("check_in")
-                     if c["monitor_slug"] == schedule.name} >= {"in_progress", "ok"} and True,
-            60, "beat and worker never checked in", beat,
+            lambda: (
+                {c["status"] for c in sentry_sink.of_type("check_in") if c["monitor_slug"] == schedule.name}
+                >= {"in_progress", "ok"}
+                and True
+            ),
+            60,
+            "beat and worker never checked in",
+            beat,
         )
     finally:
         beat.stop()
@@ -56,10 +63,22 @@ def test_a_periodic_task_reports_check_ins(observed_worker, sentry_sink, private
 def test_settings_turn_sentry_on_only_with_a_dsn(sentry_sink):
     probe = "import django; django.setup(); import sentry_sdk; print(sentry_sdk.get_client().is_active())"
 
-    with_dsn = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                              env=process_env(SENTRY_DSN=sentry_sink.dsn), timeout=60)
-    without = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                             env=process_env(SENTRY_DSN=""), timeout=60)
+    with_dsn = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=process_env(SENTRY_DSN=sentry_sink.dsn),
+        timeout=60,
+    )
+    without = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=process_env(SENTRY_DSN=""),
+        timeout=60,
+    )
 
     assert with_dsn.stdout.split() == ["True"], with_dsn.stderr
     assert without.stdout.split() == ["False"], without.stderr

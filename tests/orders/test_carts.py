@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 def make_carts(count: int, *, expires_in: timedelta) -> list[Cart]:
     customer = CustomerFactory()
     product = ProductFactory()
-    carts = Cart.objects.bulk_create([Cart(customer=customer, expires_at=timezone.now() + expires_in) for _ in range(count)])
+    carts = Cart.objects.bulk_create(
+        [Cart(customer=customer, expires_at=timezone.now() + expires_in) for _ in range(count)]
+    )
     CartItem.objects.bulk_create([CartItem(cart=cart, product=product) for cart in carts])
     return carts
 

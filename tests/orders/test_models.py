@@ -16,8 +16,9 @@ def test_an_order_total_is_exact_and_has_two_decimals():
     assert str(order.total) == "237.60"
 
 
-@pytest.mark.parametrize(("price", "quantity", "total"), [("79.00", 1, "79.00"), ("12.50", 1, "12.50"),
-                                                           ("19.60", 3, "58.80")])
+@pytest.mark.parametrize(
+    ("price", "quantity", "total"), [("79.00", 1, "79.00"), ("12.50", 1, "12.50"), ("19.60", 3, "58.80")]
+)
 def test_whole_and_half_totals_keep_their_cents(price, quantity, total):
     order = OrderFactory(items=[(ProductFactory(price=Decimal(price)), quantity)])
 

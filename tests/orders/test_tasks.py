@@ -7,6 +7,7 @@ from fpdf import FPDF
 from core.models import DeadLetter
 from core.tasking import exception_text
 from orders import tasks
+from orders.models import Invoice
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,27 @@ def test_missing_order_logs_a_warning_and_is_not_retried(eager, caplog):
     assert result.successful()
     assert "orders.send_invoice_email skipped, object not found" in caplog.text
     assert not DeadLetter.objects.exists()
+
+
+def test_a_does_not_exist_raised_by_a_bug_inside_the_service_is_dead_lettered_not_skipped(eager, monkeypatch, caplog):
+    # given an order that exists, and a service with a bug: it looks its invoice up by a number it never wrote
+    order = OrderFactory()
+
+    def buggy_render(*, invoice):
+        return Invoice.objects.get(number=f"{invoice.number}-typo").pdf
+
+    monkeypatch.setattr("orders.services.invoice_pdf_render", buggy_render)
+
+    # when the invoice task runs
+    with caplog.at_level(logging.WARNING):
+        result = tasks.send_invoice_email.apply(args=[order.pk])
+
+    # then it failed at once and a person can see why, instead of a "skipped" success
+    assert result.failed()
+    assert "skipped" not in caplog.text
+    letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
+    assert letter.args == [order.pk] and "DoesNotExist" in letter.exception
+    assert letter.attempts == 1
 
 
 def test_transient_smtp_error_is_retried_then_dead_lettered(eager, monkeypatch):
@@ -67,7 +89,7 @@ def test_a_rendering_error_is_dead_lettered_once_with_its_message(eager, monkeyp
     assert result.failed()
     letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
     assert letter.attempts == 1
-    assert letter.exception.startswith("FPDFUnicodeEncodingException: Character \"Ł\" at index 0")
+    assert letter.exception.startswith('FPDFUnicodeEncodingException: Character "Ł" at index 0')
 
 
 def test_an_exception_without_a_message_is_named_by_its_args_or_attributes():

@@ -58,13 +58,14 @@ def test_htmx_click_answers_with_the_live_jobs_partial(client):
     page = response.content.decode()
     assert response.status_code == 200
     assert 'id="job-invoice" data-state="queued"' in page
-    assert "hx-trigger=\"every 1s\"" in page
+    assert 'hx-trigger="every 1s"' in page
 
 
 def test_sent_invoice_shows_done_and_stops_polling(client):
     order = OrderFactory()
-    Invoice.objects.create(order=order, number="INV-T-1", requested_at=timezone.now(), sent_at=timezone.now(),
-                           status=Invoice.Status.SENT)
+    Invoice.objects.create(
+        order=order, number="INV-T-1", requested_at=timezone.now(), sent_at=timezone.now(), status=Invoice.Status.SENT
+    )
     client.force_login(order.customer.user)
 
     page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
@@ -75,8 +76,9 @@ def test_sent_invoice_shows_done_and_stops_polling(client):
 
 def test_second_invoice_request_shows_the_reason_without_enqueuing(client):
     order = OrderFactory()
-    Invoice.objects.create(order=order, number="INV-T-2", requested_at=timezone.now(), sent_at=timezone.now(),
-                           status=Invoice.Status.SENT)
+    Invoice.objects.create(
+        order=order, number="INV-T-2", requested_at=timezone.now(), sent_at=timezone.now(), status=Invoice.Status.SENT
+    )
     client.force_login(order.customer.user)
 
     response = client.post(f"/orders/{order.pk}/send-invoice/", follow=True)
@@ -124,8 +126,13 @@ def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
     client.force_login(order.customer.user)
     client.post(f"/orders/{order.pk}/send-invoice/")
     task_id = str(OutboxMessage.objects.get().pk)
-    DeadLetter.objects.create(task_id=task_id, task_name="orders.send_invoice_email", queue="email",
-                              args=[order.pk], exception="SMTPRecipientsRefused('no such mailbox')")
+    DeadLetter.objects.create(
+        task_id=task_id,
+        task_name="orders.send_invoice_email",
+        queue="email",
+        args=[order.pk],
+        exception="SMTPRecipientsRefused('no such mailbox')",
+    )
 
     page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
@@ -134,8 +141,12 @@ def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
 
 
 def test_the_order_pages_show_every_amount_with_cents_and_currency(client):
-    order = OrderFactory(items=[(ProductFactory(name="Hand grinder", price=Decimal("79.20")), 3),
-                                (ProductFactory(name="Ceramic mug", price=Decimal("12.5")), 1)])
+    order = OrderFactory(
+        items=[
+            (ProductFactory(name="Hand grinder", price=Decimal("79.20")), 3),
+            (ProductFactory(name="Ceramic mug", price=Decimal("12.5")), 1),
+        ]
+    )
     client.force_login(order.customer.user)
 
     detail = client.get(f"/orders/{order.pk}/").content.decode()
@@ -207,8 +218,11 @@ def test_pipeline_click_enqueues_the_pipeline_and_shows_its_steps(client, django
 
 
 def test_a_failed_pipeline_shows_the_step_and_the_reason(client):
-    order = OrderFactory(status=Order.Status.FAILED, failure_reason="Not enough stock of Mug: 1 left, 2 ordered.",
-                         pipeline_queued_at=timezone.now())
+    order = OrderFactory(
+        status=Order.Status.FAILED,
+        failure_reason="Not enough stock of Mug: 1 left, 2 ordered.",
+        pipeline_queued_at=timezone.now(),
+    )
     client.force_login(order.customer.user)
 
     page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
@@ -234,8 +248,9 @@ def test_an_invoice_sent_time_reads_the_same_in_the_refusal_and_the_job_in_the_p
     settings.TIME_ZONE = "Europe/Berlin"
     order = OrderFactory()
     sent_at = datetime(2026, 11, 21, 18, 22, tzinfo=UTC)  # 19:22 in Berlin
-    Invoice.objects.create(order=order, number="INV-T-3", requested_at=sent_at, sent_at=sent_at,
-                           status=Invoice.Status.SENT)
+    Invoice.objects.create(
+        order=order, number="INV-T-3", requested_at=sent_at, sent_at=sent_at, status=Invoice.Status.SENT
+    )
     client.force_login(order.customer.user)
 
     refusal = client.post(f"/orders/{order.pk}/send-invoice/", follow=True).content.decode()

@@ -55,15 +55,15 @@ def test_a_pickle_message_is_refused_and_never_executed(live_worker, mailsink):
 def test_malformed_and_unknown_messages_do_not_stop_the_worker(live_worker, mailsink):
     # given a message that is no task at all, and a task name nobody registered
     with Connection(app.conf.broker_url) as connection:
-        connection.Producer(serializer="json").publish(
-            {"not": "a task"}, routing_key="email", declare=[Queue("email")]
-        )
+        connection.Producer(serializer="json").publish({"not": "a task"}, routing_key="email", declare=[Queue("email")])
     app.send_task("orders.drop_all_tables", args=[1], queue="email")
 
     # when a good message follows, then it still runs, and both bad ones are kept for a person to read
     control_invoice_sent(live_worker, mailsink)
     letters = DeadLetter.objects.filter(malformed=True)
-    wait_until(lambda: letters.filter(task_name="orders.drop_all_tables").exists(), 30, "unknown task not kept", live_worker)
+    wait_until(
+        lambda: letters.filter(task_name="orders.drop_all_tables").exists(), 30, "unknown task not kept", live_worker
+    )
     wait_until(lambda: letters.filter(raw_body='{"not": "a task"}').exists(), 30, "non-task not kept", live_worker)
 
 
@@ -137,9 +137,13 @@ def test_flower_refuses_missing_and_wrong_credentials(process_logs):
     # given Flower started the way the stack starts it
     port = free_port()
     flower = ManagedProcess(
-        "flower", [sys.executable, "-m", "core.flower"],
-        process_env(FLOWER_BASIC_AUTH="ops:correct-horse-battery", FLOWER_PORT=str(port),
-                    PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),  # it execs `celery`
+        "flower",
+        [sys.executable, "-m", "core.flower"],
+        process_env(
+            FLOWER_BASIC_AUTH="ops:correct-horse-battery",
+            FLOWER_PORT=str(port),
+            PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        ),  # it execs `celery`
         process_logs,
     )
     url = f"http://127.0.0.1:{port}/"

@@ -26,7 +26,9 @@ def test_two_beats_and_a_killed_beat_never_double_the_digest(live_worker, mailsi
     # given subscribers, and the day's digest scheduled every 2 seconds (a stand-in for 08:00 daily)
     subscribers = SubscriberFactory.create_batch(3)
     PeriodicTask.objects.create(
-        name="reliability: digest every 2 s", task="notifications.send_daily_digest", queue="bulk",
+        name="reliability: digest every 2 s",
+        task="notifications.send_daily_digest",
+        queue="bulk",
         interval=IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS),
         kwargs=json.dumps({"day": "2026-11-21"}),
     )
@@ -41,14 +43,20 @@ def test_two_beats_and_a_killed_beat_never_double_the_digest(live_worker, mailsi
         beats[0].stop()
         beats[0] = start_beat(process_logs, "beat-1-restarted")
         beats[0].wait_for_output("Sending due task reliability: digest every 2 s", timeout=60)
-        wait_until(lambda: live_worker.output().count(DIGEST_RUN) - runs_before >= 2 * 4, 60,
-                   "the digest was not fired again and again", live_worker)
+        wait_until(
+            lambda: live_worker.output().count(DIGEST_RUN) - runs_before >= 2 * 4,
+            60,
+            "the digest was not fired again and again",
+            live_worker,
+        )
     finally:
         for beat in beats:
             beat.stop()
 
     # then, once every fired run and its batches are done, each subscriber has one digest
     for subscriber in subscribers:
-        wait_until(lambda: mailsink.to(subscriber.email), 60, "a digest never arrived", live_worker)
+        wait_until(
+            lambda subscriber=subscriber: mailsink.to(subscriber.email), 60, "a digest never arrived", live_worker
+        )
     wait_until(lambda: digest_batches_in_flight(live_worker.output()) == 0, 60, "batches never ran", live_worker)
     assert [len(mailsink.to(subscriber.email)) for subscriber in subscribers] == [1, 1, 1]

@@ -44,14 +44,22 @@ def test_workers_holding_tasks_survive_a_redis_kill_and_run_every_task_once(priv
     probe_runs.reset()
     app_broker(private_redis.url)
     workers = {
-        queue: start_worker(process_logs, name=f"drop-{queue}", queues=queue, concurrency=1,
-                            extra=("-I", "tests.reliability.probe_tasks"), CELERY_BROKER_URL=private_redis.url)
+        queue: start_worker(
+            process_logs,
+            name=f"drop-{queue}",
+            queues=queue,
+            concurrency=1,
+            extra=("-I", "tests.reliability.probe_tasks"),
+            CELERY_BROKER_URL=private_redis.url,
+        )
         for queue in QUEUES
     }
     try:
         for queue, worker in workers.items():
             hold_tasks_in(worker, queue)
-        wait_until(lambda: redis_client().llen(probe_runs.STARTED_KEY) == len(QUEUES), 60, "the slow tasks never started")
+        wait_until(
+            lambda: redis_client().llen(probe_runs.STARTED_KEY) == len(QUEUES), 60, "the slow tasks never started"
+        )
         time.sleep(EVERYSEC_FLUSH_WAIT)
 
         # when Redis is killed without warning and started again from its files

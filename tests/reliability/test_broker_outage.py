@@ -27,8 +27,10 @@ QUEUED_BEFORE_CRASH = 10_000
 
 def relay(process_logs, broker_url: str, name: str = "relay") -> ManagedProcess:
     return ManagedProcess(
-        name, [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
-        process_env(CELERY_BROKER_URL=broker_url), process_logs,
+        name,
+        [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
+        process_env(CELERY_BROKER_URL=broker_url),
+        process_logs,
     )
 
 
@@ -54,8 +56,12 @@ def test_click_with_the_broker_down_succeeds_fast_and_runs_once_the_broker_is_ba
 
     # when the broker is back and the relay runs
     private_redis.start()
-    worker = start_worker(process_logs, name="outage-worker", CELERY_BROKER_URL=private_redis.url,
-                          DJANGO_MEDIA_ROOT=str(process_logs / "media"))
+    worker = start_worker(
+        process_logs,
+        name="outage-worker",
+        CELERY_BROKER_URL=private_redis.url,
+        DJANGO_MEDIA_ROOT=str(process_logs / "media"),
+    )
     relayer = relay(process_logs, private_redis.url)  # it takes the row once older than outbox.RELAY_GRACE
     try:
         # then the invoice is emailed, once
@@ -93,14 +99,22 @@ def test_a_relay_killed_mid_run_loses_nothing(private_redis, app_broker, mailsin
     first.signal(signal.SIGKILL)
     first.stop()
     second = relay(process_logs, private_redis.url, "relay-second")
-    worker = start_worker(process_logs, name="relay-worker", CELERY_BROKER_URL=private_redis.url,
-                          DJANGO_MEDIA_ROOT=str(process_logs / "media"))
+    worker = start_worker(
+        process_logs,
+        name="relay-worker",
+        CELERY_BROKER_URL=private_redis.url,
+        DJANGO_MEDIA_ROOT=str(process_logs / "media"),
+    )
     try:
         # then every invoice is emailed exactly once and every row is marked published
         for order in orders:
-            wait_until(lambda: mailsink.to(order.customer.email), 90, "an invoice was lost", worker)
-        wait_until(lambda: not OutboxMessage.objects.filter(published_at__isnull=True).exists(), 30,
-                   "rows left unpublished", second)
+            wait_until(lambda order=order: mailsink.to(order.customer.email), 90, "an invoice was lost", worker)
+        wait_until(
+            lambda: not OutboxMessage.objects.filter(published_at__isnull=True).exists(),
+            30,
+            "rows left unpublished",
+            second,
+        )
         assert all(len(mailsink.to(order.customer.email)) == 1 for order in orders)
     finally:
         second.stop()

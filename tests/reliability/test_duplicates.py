@@ -27,14 +27,19 @@ def test_ten_concurrent_charges_of_one_order_debit_once(live_worker):
         finance_services.charge_request(order=order)
 
     # when ten charge tasks for it are delivered at once
-    task_ids = [result.id for result in group(
-        finance_tasks.charge_customer.si(order.pk) for _ in range(CONCURRENT_CHARGES)
-    ).apply_async().results]
+    task_ids = [
+        result.id
+        for result in group(finance_tasks.charge_customer.si(order.pk) for _ in range(CONCURRENT_CHARGES))
+        .apply_async()
+        .results
+    ]
 
     # then all ten finished, one charge row succeeded and the gateway debited once
     wait_until(
-        lambda: all(f"[{task_id}] succeeded" in live_worker.output() for task_id in task_ids), 90,
-        "not every charge task finished", live_worker,
+        lambda: all(f"[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
+        90,
+        "not every charge task finished",
+        live_worker,
     )
     assert list(Charge.objects.filter(order=order).values_list("status", flat=True)) == [Charge.Status.SUCCEEDED]
     assert len(debits_of(order)) == 1
@@ -50,10 +55,14 @@ def test_the_digest_fired_twice_on_one_day_sends_one_email_each(live_worker, mai
 
     # then each subscriber gets exactly one digest, once both runs and their batches are done
     for subscriber in subscribers:
-        wait_until(lambda: mailsink.to(subscriber.email), 60, "a digest never arrived", live_worker)
+        wait_until(
+            lambda subscriber=subscriber: mailsink.to(subscriber.email), 60, "a digest never arrived", live_worker
+        )
     wait_until(
-        lambda: all(f"[{run.id}] succeeded" in live_worker.output() for run in (first, second)), 60,
-        "a digest run never finished", live_worker,
+        lambda: all(f"[{run.id}] succeeded" in live_worker.output() for run in (first, second)),
+        60,
+        "a digest run never finished",
+        live_worker,
     )
     wait_until(lambda: digest_batches_in_flight(live_worker.output()) == 0, 60, "batches never ran", live_worker)
     assert [len(mailsink.to(subscriber.email)) for subscriber in subscribers] == [1, 1, 1]

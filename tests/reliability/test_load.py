@@ -48,15 +48,17 @@ class Customer(threading.Thread):
 
     def run(self):
         self.request("/login/")
-        status, _ = self.request("/login/", {"username": self.username, "password": PASSWORD,
-                                             "csrfmiddlewaretoken": self.csrf_token()})
+        status, _ = self.request(
+            "/login/", {"username": self.username, "password": PASSWORD, "csrfmiddlewaretoken": self.csrf_token()}
+        )
         self.statuses.append(status)
         while True:  # at least one click each, however long a loaded machine took to sign everyone in
             status, page = self.request(f"/orders/{self.order_id}/")
             self.statuses.append(status)
             started = time.monotonic()
-            status, page = self.request(f"/orders/{self.order_id}/send-invoice/",
-                                        {"csrfmiddlewaretoken": self.csrf_token()})
+            status, page = self.request(
+                f"/orders/{self.order_id}/send-invoice/", {"csrfmiddlewaretoken": self.csrf_token()}
+            )
             self.click_seconds.append(time.monotonic() - started)
             self.statuses.append(status)
             assert re.search(r"queued|already sent", page), page[:500]
@@ -70,17 +72,29 @@ def test_fifty_customers_clicking_for_a_minute(live_worker, mailsink, process_lo
     port = free_port()
     web = ManagedProcess(
         "gunicorn",
-        [sys.executable, "-m", "gunicorn", "myproject.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "8"],
-        process_env(), process_logs,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "myproject.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+        ],
+        process_env(),
+        process_logs,
     )
     try:
         web.wait_for_output("Booting worker", timeout=60)
 
         # when they all log in and click for a minute
         deadline = time.monotonic() + DURATION_SECONDS
-        customers = [Customer(f"http://127.0.0.1:{port}", order.customer.user.username, order.pk, deadline)
-                     for order in orders]
+        customers = [
+            Customer(f"http://127.0.0.1:{port}", order.customer.user.username, order.pk, deadline) for order in orders
+        ]
         for customer in customers:
             customer.start()
         for customer in customers:
@@ -94,8 +108,12 @@ def test_fifty_customers_clicking_for_a_minute(live_worker, mailsink, process_lo
     assert not [status for status in statuses if status >= 500]
     assert set(statuses) == {200}
     task_ids = [str(pk) for pk in OutboxMessage.objects.values_list("pk", flat=True)]
-    wait_until(lambda: all(f"[{task_id}] succeeded" in live_worker.output() for task_id in task_ids), 120,
-               "a queued task never completed", live_worker)
+    wait_until(
+        lambda: all(f"[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
+        120,
+        "a queued task never completed",
+        live_worker,
+    )
     assert [len(mailsink.to(order.customer.email)) for order in orders] == [1] * USERS
     print(
         f"\nload: {len(clicks)} clicks in {DURATION_SECONDS}s ({len(clicks) / DURATION_SECONDS:.1f}/s), "

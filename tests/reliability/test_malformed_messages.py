@@ -24,9 +24,20 @@ def headers(**changes) -> dict:
     """Protocol 2 headers as Celery writes them, with the changes a broken producer made."""
     task_id = str(uuid.uuid4())
     base = {
-        "lang": "py", "task": TASK, "id": task_id, "shadow": None, "eta": None, "expires": None, "group": None,
-        "retries": 0, "timelimit": [None, None], "root_id": task_id, "parent_id": None, "argsrepr": "('x',)",
-        "kwargsrepr": "{}", "origin": "a broken producer",
+        "lang": "py",
+        "task": TASK,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": "('x',)",
+        "kwargsrepr": "{}",
+        "origin": "a broken producer",
     }
     base.update(changes)
     return {name: value for name, value in base.items() if value is not ...}
@@ -62,8 +73,12 @@ MALFORMED = [
 def publish_raw(connection, queue: str, body: bytes, message_headers: dict, content: tuple[str, str]) -> None:
     content_type, content_encoding = content
     connection.Producer().publish(
-        body, routing_key=queue, declare=[app.amqp.queues[queue]], headers=message_headers,
-        content_type=content_type, content_encoding=content_encoding,
+        body,
+        routing_key=queue,
+        declare=[app.amqp.queues[queue]],
+        headers=message_headers,
+        content_type=content_type,
+        content_encoding=content_encoding,
     )
 
 
@@ -85,8 +100,12 @@ def test_unreadable_messages_on_every_queue_are_dead_lettered_and_the_worker_kee
         expected_runs = sorted(f"good on {queue}" for queue in QUEUES)
         wait_until(lambda: probe_runs.runs() == expected_runs, 60, "a good task did not run", worker)
         unreadable = len(MALFORMED) * len(QUEUES)
-        wait_until(lambda: DeadLetter.objects.filter(malformed=True).count() == unreadable, 60,
-                   "not every unreadable message was dead-lettered", worker)
+        wait_until(
+            lambda: DeadLetter.objects.filter(malformed=True).count() == unreadable,
+            60,
+            "not every unreadable message was dead-lettered",
+            worker,
+        )
         assert worker.alive()
         assert "Unrecoverable error" not in worker.output()
 
@@ -94,9 +113,7 @@ def test_unreadable_messages_on_every_queue_are_dead_lettered_and_the_worker_kee
         for queue in QUEUES:
             letters = DeadLetter.objects.filter(malformed=True, queue=queue)
             stored = sorted((letter.raw_body, letter.content_type, letter.content_encoding) for letter in letters)
-            sent = sorted(
-                (body.decode("utf-8", "backslashreplace"), *content) for _, body, _, content in MALFORMED
-            )
+            sent = sorted((body.decode("utf-8", "backslashreplace"), *content) for _, body, _, content in MALFORMED)
             assert stored == sent
             assert all(letter.exception and letter.raw_headers for letter in letters)
         assert DeadLetter.objects.filter(task_name="orders.drop_all_tables", malformed=True).count() == len(QUEUES)
@@ -108,10 +125,15 @@ def test_unreadable_messages_on_every_queue_are_dead_lettered_and_the_worker_kee
 def test_an_unreadable_message_is_shown_to_operators_to_read_not_to_retry(admin_client):
     # given an unreadable message kept by a worker
     letter = DeadLetter.objects.create(
-        task_id="malformed-1", task_name="orders.send_invoice_email", queue="email", malformed=True,
+        task_id="malformed-1",
+        task_name="orders.send_invoice_email",
+        queue="email",
+        malformed=True,
         exception="the body is not the three-element list [args, kwargs, embed]: a str",
-        raw_body='"send the invoice"', raw_headers='{"task": "orders.send_invoice_email"}',
-        content_type="application/json", content_encoding="utf-8",
+        raw_body='"send the invoice"',
+        raw_headers='{"task": "orders.send_invoice_email"}',
+        content_type="application/json",
+        content_encoding="utf-8",
     )
     # when staff open the operations page and the letter in admin
     operations = admin_client.get("/operations/live/").content.decode()

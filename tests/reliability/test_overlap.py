@@ -21,13 +21,16 @@ def test_a_slow_exchange_rate_sync_never_overlaps_the_next(live_worker):
 
         # then the later ones found the lock held and stepped aside while it was still fetching
         wait_until(
-            lambda: all(f"[{run.id}] succeeded" in live_worker.output() for run in later), 60,
-            "a later sync never finished", live_worker,
+            lambda: all(f"[{run.id}] succeeded" in live_worker.output() for run in later),
+            60,
+            "a later sync never finished",
+            live_worker,
         )
         assert feed.in_flight == 1 and feed.requests == 1
         feed.release()
-        wait_until(lambda: f"[{first.id}] succeeded" in live_worker.output(), 60, "the first sync never finished",
-                   live_worker)
+        wait_until(
+            lambda: f"[{first.id}] succeeded" in live_worker.output(), 60, "the first sync never finished", live_worker
+        )
         assert feed.most_at_once == 1
         assert "exchange-rate sync already running, this run skipped" in live_worker.output()
         assert ExchangeRate.objects.filter(date="2026-11-20").count() == 4

@@ -61,16 +61,20 @@ class Browser:
 
     def click_send_invoice(self, order_id: int) -> tuple[int, str, float]:
         """The button as htmx sends it: one POST, answered with the jobs panel."""
-        return self.request(f"/orders/{order_id}/send-invoice/", {},
-                            {"HX-Request": "true", "X-CSRFToken": self.csrf_token()})
+        return self.request(
+            f"/orders/{order_id}/send-invoice/", {}, {"HX-Request": "true", "X-CSRFToken": self.csrf_token()}
+        )
 
 
 def use_the_site(browser: Browser, orders) -> dict[str, list[float]]:
     """Open the pages and click Send invoice once per order; every answer must be the one a person expects."""
     seconds: dict[str, list[float]] = {"/orders/": [], "/operations/": [], "order page": [], "click": []}
     for order in orders:
-        for page, path in (("/orders/", "/orders/"), ("/operations/", "/operations/"),
-                           ("order page", f"/orders/{order.pk}/")):
+        for page, path in (
+            ("/orders/", "/orders/"),
+            ("/operations/", "/operations/"),
+            ("order page", f"/orders/{order.pk}/"),
+        ):
             status, body, took = browser.request(path)
             assert status == 200 and "Sign out" in body, f"{path} answered {status}: {body[:300]}"
             seconds[page].append(took)
@@ -86,21 +90,28 @@ def use_the_site(browser: Browser, orders) -> dict[str, list[float]]:
     return seconds
 
 
-def test_signed_in_pages_and_clicks_survive_redis_killed_then_frozen(
-    private_redis, mailsink, process_logs
-):
+def test_signed_in_pages_and_clicks_survive_redis_killed_then_frozen(private_redis, mailsink, process_logs):
     # given the site (gunicorn with the shipped config), a worker and the outbox relay, all on one Redis
     broker = private_redis.url if broker_is_redis() else settings.CELERY_BROKER_URL
-    env = {"REDIS_URL": private_redis.url, "CELERY_BROKER_URL": broker,
-           "DJANGO_MEDIA_ROOT": str(process_logs / "media")}
+    env = {
+        "REDIS_URL": private_redis.url,
+        "CELERY_BROKER_URL": broker,
+        "DJANGO_MEDIA_ROOT": str(process_logs / "media"),
+    }
     port = free_port()
     web = ManagedProcess(
-        "redis-down-web", [sys.executable, "-m", "gunicorn", "myproject.wsgi", "-c", "gunicorn.conf.py"],
-        process_env(WEB_BIND_ADDRESS="127.0.0.1", WEB_PORT=str(port), WEB_CONCURRENCY="2", **env), process_logs,
+        "redis-down-web",
+        [sys.executable, "-m", "gunicorn", "myproject.wsgi", "-c", "gunicorn.conf.py"],
+        process_env(WEB_BIND_ADDRESS="127.0.0.1", WEB_PORT=str(port), WEB_CONCURRENCY="2", **env),
+        process_logs,
     )
     worker = start_worker(process_logs, name="redis-down-worker", **env)
-    relay = ManagedProcess("redis-down-relay", [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
-                           process_env(**env), process_logs)
+    relay = ManagedProcess(
+        "redis-down-relay",
+        [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
+        process_env(**env),
+        process_logs,
+    )
     staff = StaffFactory()
     orders = [OrderFactory() for _ in range(2 * CLICKS_PER_OUTAGE)]
     try:
@@ -121,7 +132,9 @@ def test_signed_in_pages_and_clicks_survive_redis_killed_then_frozen(
         # is back every clicked task runs exactly once and every invoice is emailed once
         private_redis.process.send_signal(signal.SIGCONT)
         for order in orders:
-            wait_until(lambda: mailsink.to(order.customer.email), 180, "a clicked invoice never ran", worker)
+            wait_until(
+                lambda order=order: mailsink.to(order.customer.email), 180, "a clicked invoice never ran", worker
+            )
         assert [len(mailsink.to(order.customer.email)) for order in orders] == [1] * len(orders)
         assert Invoice.objects.filter(order__in=orders, sent_at__isnull=False).count() == len(orders)
         runs = [worker.output().count(f"{task_id}] succeeded") for task_id in _task_ids(orders)]
@@ -134,8 +147,11 @@ def test_signed_in_pages_and_clicks_survive_redis_killed_then_frozen(
 
 
 def _task_ids(orders):
-    return [message.pk for order in orders
-            for message in OutboxMessage.objects.filter(task_name="orders.send_invoice_email", args=[order.pk])]
+    return [
+        message.pk
+        for order in orders
+        for message in OutboxMessage.objects.filter(task_name="orders.send_invoice_email", args=[order.pk])
+    ]
 
 
 def _summary(seconds: dict[str, list[float]]) -> str:

@@ -43,12 +43,20 @@ def test_a_killed_worker_is_started_again_and_consumes_its_queue(tmp_path, app_b
         os.kill(killed, signal.SIGKILL)
 
         # then a new bulk worker starts, and a task sent to its queue runs, with the stack still up
-        wait_until(lambda: (bulk_worker_main_pid(stack.pid) or killed) != killed, 60,
-                   "the bulk worker was not started again", stack)
+        wait_until(
+            lambda: (bulk_worker_main_pid(stack.pid) or killed) != killed,
+            60,
+            "the bulk worker was not started again",
+            stack,
+        )
         app_broker(f"redis://127.0.0.1:{redis_port}/0")
         task_id = app.send_task("orders.cleanup_expired_carts", queue="bulk").id
-        wait_until(lambda: f"orders.cleanup_expired_carts[{task_id}] succeeded" in stack.output(), 90,
-                   "the restarted worker did not run the task", stack)
+        wait_until(
+            lambda: f"orders.cleanup_expired_carts[{task_id}] succeeded" in stack.output(),
+            90,
+            "the restarted worker did not run the task",
+            stack,
+        )
         assert stack.alive()
     finally:
         stack.stop()

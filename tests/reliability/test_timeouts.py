@@ -26,14 +26,23 @@ def send_invoice(order, **options) -> str:
 
 
 def sink_worker(process_logs, sink, name, **env):
-    return start_worker(process_logs, name=name, queues="email", EMAIL_PORT=str(sink.port),
-                        DJANGO_MEDIA_ROOT=str(process_logs / "media"), **env)
+    return start_worker(
+        process_logs,
+        name=name,
+        queues="email",
+        EMAIL_PORT=str(sink.port),
+        DJANGO_MEDIA_ROOT=str(process_logs / "media"),
+        **env,
+    )
 
 
 def test_the_system_check_refuses_limits_that_reach_the_visibility_timeout():
     # when the visibility timeout is set below the invoice task's 60 s hard limit
     check = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env=process_env(CELERY_VISIBILITY_TIMEOUT="60"),
     )
 
@@ -107,10 +116,16 @@ def test_a_graceful_stop_loses_no_running_or_held_task(holding_mailsink, process
     # their time, without waiting for the visibility timeout (an hour here)
     try:
         for order in running + held:
-            wait_until(lambda: holding_mailsink.to(order.customer.email), 60, "an invoice was lost", successor)
+            wait_until(
+                lambda order=order: holding_mailsink.to(order.customer.email), 60, "an invoice was lost", successor
+            )
         # the mail arrives before the worker commits and logs the success: wait for the log line too
-        wait_until(lambda: all(f"[{task_id}] succeeded" in successor.output() for task_id in held_ids), 30,
-                   "a held invoice did not run on the new worker", successor)
+        wait_until(
+            lambda: all(f"[{task_id}] succeeded" in successor.output() for task_id in held_ids),
+            30,
+            "a held invoice did not run on the new worker",
+            successor,
+        )
         assert all(len(holding_mailsink.to(order.customer.email)) == 1 for order in running + held)
     finally:
         successor.stop()
@@ -131,8 +146,12 @@ def test_a_countdown_beyond_the_visibility_timeout_still_emails_once(holding_mai
 
         # then once every copy has run and none is queued or held any more
         wait_until(lambda: f"[{task_id}] succeeded" in worker.output(), 90, "never ran", worker)
-        wait_until(lambda: broker.llen("email") == 0 and broker.zcard("unacked_index") == 0, 60,
-                   "a copy is still queued or held", worker)
+        wait_until(
+            lambda: broker.llen("email") == 0 and broker.zcard("unacked_index") == 0,
+            60,
+            "a copy is still queued or held",
+            worker,
+        )
 
         # the customer got one email
         assert len(holding_mailsink.to(order.customer.email)) == 1

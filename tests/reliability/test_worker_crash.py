@@ -41,16 +41,23 @@ def enqueue_invoices_and_charges(count: int) -> list[int]:
 
 def start_crash_worker(process_logs, sink, name: str):
     return start_worker(
-        process_logs, name=name, queues="email,default", concurrency=2, EMAIL_PORT=str(sink.port),
+        process_logs,
+        name=name,
+        queues="email,default",
+        concurrency=2,
+        EMAIL_PORT=str(sink.port),
         PAYMENT_GATEWAY_LATENCY_MS="300",  # a window for kills to land mid-charge too
-        CELERY_VISIBILITY_TIMEOUT=SHORT_VISIBILITY_TIMEOUT, DJANGO_MEDIA_ROOT=str(process_logs / "media"),
+        CELERY_VISIBILITY_TIMEOUT=SHORT_VISIBILITY_TIMEOUT,
+        DJANGO_MEDIA_ROOT=str(process_logs / "media"),
     )
 
 
 def assert_each_order_charged_once(order_ids, worker):
     wait_until(
         lambda: Charge.objects.filter(order_id__in=order_ids, status=Charge.Status.SUCCEEDED).count() == len(order_ids),
-        120, "not every order was charged", worker,
+        120,
+        "not every order was charged",
+        worker,
     )
     assert Charge.objects.filter(order_id__in=order_ids).count() == len(order_ids)
     for order in Order.objects.filter(pk__in=order_ids):
@@ -60,7 +67,9 @@ def assert_each_order_charged_once(order_ids, worker):
 def assert_each_invoice_emailed_once(order_ids, sink, worker):
     wait_until(
         lambda: Invoice.objects.filter(order_id__in=order_ids, sent_at__isnull=False).count() == len(order_ids),
-        120, "not every invoice was sent", worker,
+        120,
+        "not every invoice was sent",
+        worker,
     )
     numbers = set(Invoice.objects.filter(order_id__in=order_ids).values_list("number", flat=True))
     sent = sink.count_by_message_id()
@@ -107,5 +116,3 @@ def test_killing_a_pool_child_mid_task_loses_and_doubles_nothing(holding_mailsin
         assert "WorkerLostError" in worker.output()
     finally:
         worker.stop()
-
-

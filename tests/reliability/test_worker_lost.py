@@ -47,8 +47,12 @@ def test_a_task_whose_worker_was_killed_shows_worker_lost_and_runs_again(
     if broker_is_redis():
         app_broker(private_redis.url)
     broker_env = {"CELERY_BROKER_URL": private_redis.url} if broker_is_redis() else {}
-    env = {"EMAIL_PORT": str(stalling_mailsink.port), "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-           "DJANGO_MEDIA_ROOT": str(process_logs / "media"), **broker_env}
+    env = {
+        "EMAIL_PORT": str(stalling_mailsink.port),
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+        "DJANGO_MEDIA_ROOT": str(process_logs / "media"),
+        **broker_env,
+    }
     order = OrderFactory()
     client.force_login(order.customer.user)
     first = start_worker(process_logs, name="lost-a", queues="email", concurrency=1, **env)

@@ -1,6 +1,7 @@
 """Real processes for integration tests: Celery workers and other project commands, started as a deploy
 would start them, against the test database and the test Redis."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,8 +47,12 @@ def fresh_clone_env(run_dir: Path, **ports: int) -> dict[str, str]:
 
     unset = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "FLOWER_BASIC_AUTH"}
     env = {key: value for key, value in os.environ.items() if key not in unset}
-    env.update(DJANGO_DEBUG="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-               RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1")
+    env.update(
+        DJANGO_DEBUG="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        RUN_DIR=str(run_dir),
+        PYTHONUNBUFFERED="1",
+    )
     for name in ("EMBEDDED_POSTGRES_PORT", "EMBEDDED_REDIS_PORT", "WEB_PORT", "FLOWER_PORT", "EMAIL_PORT"):
         env[name] = str(ports.get(name) or free_port())
     return env
@@ -91,14 +96,10 @@ class ManagedProcess:
     def stop(self, timeout: float = 20) -> int | None:
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # pool children and anything else it left
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
         self.log.close()
         return self.process.returncode
@@ -150,14 +151,30 @@ def stop_shared(role: str | None = None) -> None:
 
 
 def start_worker(
-    log_dir: Path, *, queues: str = "default,email,bulk", name: str = "worker", concurrency: int = 2,
-    extra: tuple[str, ...] = (), shared: bool = False, **env: str,
+    log_dir: Path,
+    *,
+    queues: str = "default,email,bulk",
+    name: str = "worker",
+    concurrency: int = 2,
+    extra: tuple[str, ...] = (),
+    shared: bool = False,
+    **env: str,
 ) -> ManagedProcess:
     worker = ManagedProcess(
         name,
         celery_command(
-            "worker", "-Q", queues, "-n", f"{name}@%h", "--concurrency", str(concurrency),
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", *extra,
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
         ),
         process_env(**env),
         log_dir,

@@ -67,7 +67,8 @@ class Command(BaseCommand):
             call_command("seed_demo", password=secrets_["password"], stdout=self.stdout)
             honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", "Procfile", "start"], env=env)
             threading.Thread(
-                target=self.announce_when_ready, args=(honcho, base, env, secrets_["password"], started_at),
+                target=self.announce_when_ready,
+                args=(honcho, base, env, secrets_["password"], started_at),
                 daemon=True,
             ).start()
             try:
