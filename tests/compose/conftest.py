@@ -60,7 +60,10 @@ class Stack:
     def compose(self, *args: str, check: bool = True) -> str:
         result = subprocess.run(
             ["docker-compose", "--env-file", str(self.env_file), *args],
-            cwd=REPO, capture_output=True, text=True, check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if check and result.returncode:
             raise AssertionError(f"docker-compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
@@ -69,8 +72,11 @@ class Stack:
     def containers(self) -> dict[str, dict]:
         """Each container's `docker inspect` record, by compose service name."""
         ids = self.compose("ps", "-q", "--all").split()
-        records = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
-                                            check=True).stdout) if ids else []
+        records = (
+            json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout)
+            if ids
+            else []
+        )
         return {record["Config"]["Labels"]["com.docker.compose.service"]: record for record in records}
 
     def url(self, service: str, path: str = "") -> str:
@@ -99,16 +105,22 @@ def healthy_stack(stack) -> Stack:
     config = yaml.safe_load(stack.compose("config"))["services"]
     services = {name for name, service in config.items() if not service.get("profiles")}
     try:
-        wait_for(lambda: (c := stack.containers()).keys() >= services and all(map(service_ready, c.values())),
-                 HEALTHY_TIMEOUT_SECONDS, "not every service became healthy")
+        wait_for(
+            lambda: (c := stack.containers()).keys() >= services and all(map(service_ready, c.values())),
+            HEALTHY_TIMEOUT_SECONDS,
+            "not every service became healthy",
+        )
     except AssertionError as timeout:
         raise AssertionError(f"{timeout}:\n{stack.compose('ps')}") from None
     # Figures for docs/docker.md, printed with -s: time to healthy and each service's memory at rest.
     up_at = float(os.environ.get("COMPOSE_CI_UP_AT", "0"))
     if up_at:
         print(f"\nall {len(services)} services healthy {time.time() - up_at:.0f} s after `up`")
-    print(subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
-                         capture_output=True, text=True).stdout)
+    print(
+        subprocess.run(
+            ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"], capture_output=True, text=True
+        ).stdout
+    )
     return stack
 
 
@@ -116,8 +128,10 @@ class LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
     """Browsers send Secure cookies to http://127.0.0.1 and http://localhost (a secure context); urllib does not."""
 
     def return_ok_secure(self, cookie, request):
-        return urllib.parse.urlsplit(request.full_url).hostname in ("127.0.0.1", "localhost") or super(
-        ).return_ok_secure(cookie, request)
+        return urllib.parse.urlsplit(request.full_url).hostname in (
+            "127.0.0.1",
+            "localhost",
+        ) or super().return_ok_secure(cookie, request)
 
 
 class Browser:
@@ -134,8 +148,9 @@ class Browser:
 
     def post(self, path: str, fields: dict) -> tuple[str, str]:
         """Posts `fields` to `path` as its own form would; returns the landing path and body."""
-        request = urllib.request.Request(self.base + path, data=urllib.parse.urlencode(fields).encode(),
-                                         headers={"Referer": self.base + path})
+        request = urllib.request.Request(
+            self.base + path, data=urllib.parse.urlencode(fields).encode(), headers={"Referer": self.base + path}
+        )
         with self.opener.open(request, timeout=10) as response:
             return urllib.parse.urlsplit(response.url).path, response.read().decode()
 
@@ -181,8 +196,11 @@ class Mailpit:
         return json.loads(body)["messages"]
 
     def wait_for_subject(self, subject: str, timeout: float = 60) -> dict:
-        summary = wait_for(lambda: next((m for m in self.messages() if m["Subject"] == subject), None), timeout,
-                           f"no email “{subject}” reached the mail service")
+        summary = wait_for(
+            lambda: next((m for m in self.messages() if m["Subject"] == subject), None),
+            timeout,
+            f"no email “{subject}” reached the mail service",
+        )
         status, body = http_get(self.base + f"api/v1/message/{summary['ID']}")
         assert status == 200
         return json.loads(body)

@@ -39,8 +39,11 @@ def test_a_deployment_with_the_example_env_refuses_and_names_the_secret(clone):
 
 def test_a_deployment_with_its_secrets_set_uses_them(clone):
     env = (clone / ".env.example").read_text()
-    for name, value in {"DJANGO_SECRET_KEY": "k" * 50, "POSTGRES_PASSWORD": "db-secret",
-                        "FLOWER_BASIC_AUTH": "ops:flower-secret"}.items():
+    for name, value in {
+        "DJANGO_SECRET_KEY": "k" * 50,
+        "POSTGRES_PASSWORD": "db-secret",
+        "FLOWER_BASIC_AUTH": "ops:flower-secret",
+    }.items():
         env = env.replace(f"\n{name}=\n", f"\n{name}={value}\n")
     (clone / ".env").write_text(env)
 

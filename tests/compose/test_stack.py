@@ -12,8 +12,19 @@ from tests.compose.conftest import FormFields, http_get, service_ready, wait_for
 def test_every_service_is_healthy_and_migrate_completed(healthy_stack):
     containers = healthy_stack.containers()
 
-    assert set(containers) == {"migrate", "web", "worker-default", "worker-email", "worker-bulk", "beat", "flower",
-                               "relay", "redis", "postgres", "mailpit"}
+    assert set(containers) == {
+        "migrate",
+        "web",
+        "worker-default",
+        "worker-email",
+        "worker-bulk",
+        "beat",
+        "flower",
+        "relay",
+        "redis",
+        "postgres",
+        "mailpit",
+    }
     assert [name for name, record in containers.items() if not service_ready(record)] == []
 
 
@@ -43,8 +54,11 @@ def test_the_full_pipeline_fulfils_the_order_and_confirms_it(staff, mailpit):
 
     staff.post_form(f"orders/{order}/run-pipeline/", f"orders/{order}/")
 
-    wait_for(lambda: "Order status: <strong>Fulfilled</strong>" in staff.get(f"orders/{order}/jobs/"), 120,
-             f"order #{order} never reached Fulfilled")
+    wait_for(
+        lambda: "Order status: <strong>Fulfilled</strong>" in staff.get(f"orders/{order}/jobs/"),
+        120,
+        f"order #{order} never reached Fulfilled",
+    )
     assert mailpit.wait_for_subject(f"Order #{order} confirmed")["To"]
 
 
@@ -89,8 +103,11 @@ def test_a_periodic_task_rescheduled_in_admin_is_run_by_beat(healthy_stack, staf
     def cleanup_runs():
         status, body = http_get(flower + "api/tasks?taskname=orders.cleanup_expired_carts", basic=(user, password))
         assert status == 200
-        runs = [t for t in json.loads(body).values()
-                if t["name"] == "orders.cleanup_expired_carts" and t["state"] == "SUCCESS"]
+        runs = [
+            t
+            for t in json.loads(body).values()
+            if t["name"] == "orders.cleanup_expired_carts" and t["state"] == "SUCCESS"
+        ]
         return runs[1:]  # two or more
 
     wait_for(cleanup_runs, 90, "beat never ran the rescheduled cart cleanup twice")

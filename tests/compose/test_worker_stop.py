@@ -19,33 +19,66 @@ def test_a_stopped_worker_hands_a_long_task_back_and_exits_by_itself(staff, heal
     # given, in place of worker-bulk, a worker of that service (same image, environment and stop settings)
     # whose payment gateway takes longer than the soft shutdown timeout, charging an order not yet charged
     healthy_stack.compose("stop", "worker-bulk")
-    worker = healthy_stack.compose(
-        "run", "-d", "--no-deps", "-e", f"PAYMENT_GATEWAY_LATENCY_MS={TASK_SECONDS * 1000}", "worker-bulk",
-        "celery", "-A", "myproject", "worker", "-Q", QUEUE, "-n", "stop-test@%h", "--concurrency", "1",
-    ).strip().splitlines()[-1]
+    worker = (
+        healthy_stack.compose(
+            "run",
+            "-d",
+            "--no-deps",
+            "-e",
+            f"PAYMENT_GATEWAY_LATENCY_MS={TASK_SECONDS * 1000}",
+            "worker-bulk",
+            "celery",
+            "-A",
+            "myproject",
+            "worker",
+            "-Q",
+            QUEUE,
+            "-n",
+            "stop-test@%h",
+            "--concurrency",
+            "1",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     try:
         wait_for(lambda: "ready." in logs(worker), 60, "the one-off worker never became ready")
         task_id = healthy_stack.compose(
-            "exec", "-T", "web", "python", "manage.py", "shell", "--verbosity", "0", "-c",
+            "exec",
+            "-T",
+            "web",
+            "python",
+            "manage.py",
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
             "from finance.models import Charge; from finance.tasks import charge_customer; "
             "from orders.models import Order; "
             "order = Order.objects.exclude(pk__in=Charge.objects.values('order_id')).order_by('pk').first(); "
             f"print(charge_customer.apply_async((order.pk,), queue='{QUEUE}').id)",
         ).strip()
-        wait_for(lambda: f"finance.charge_customer[{task_id}] received" in logs(worker), 30,
-                 "the task never reached the worker")
+        wait_for(
+            lambda: f"finance.charge_customer[{task_id}] received" in logs(worker),
+            30,
+            "the task never reached the worker",
+        )
 
         # when Docker stops it as `docker compose stop` does: SIGTERM, SIGKILL after the stop_grace_period
-        grace = int(yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["worker-bulk"]
-                    ["stop_grace_period"].removesuffix("s"))
+        grace = int(
+            yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["worker-bulk"][
+                "stop_grace_period"
+            ].removesuffix("s")
+        )
         started = time.monotonic()
         subprocess.run(["docker", "stop", "-t", str(grace), worker], check=True, capture_output=True)
         stopped_after = time.monotonic() - started
         print(f"\nworker with a {TASK_SECONDS} s task stopped in {stopped_after:.1f} s (grace {grace} s)")
 
         # then it exited by itself (not SIGKILL's 137) and the task waits on its queue again
-        state = json.loads(subprocess.run(["docker", "inspect", worker], capture_output=True, text=True,
-                                          check=True).stdout)[0]["State"]
+        state = json.loads(
+            subprocess.run(["docker", "inspect", worker], capture_output=True, text=True, check=True).stdout
+        )[0]["State"]
         assert state["ExitCode"] != 137, logs(worker)
         waiting = healthy_stack.compose("exec", "-T", "redis", "valkey-cli", "lrange", QUEUE, "0", "-1")
         assert waiting.count(f'"id": "{task_id}"') == 1

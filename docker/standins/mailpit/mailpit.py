@@ -39,22 +39,42 @@ def store(raw: bytes) -> None:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     parts = list(numbered_parts(message)) if message.is_multipart() else [("1", message)]
     attachments = [
-        {"PartID": part_id, "FileName": part.get_filename(), "ContentType": part.get_content_type(),
-         "ContentID": "", "Size": len(part.get_payload(decode=True) or b"")}
-        for part_id, part in parts if part.get_filename()
+        {
+            "PartID": part_id,
+            "FileName": part.get_filename(),
+            "ContentType": part.get_content_type(),
+            "ContentID": "",
+            "Size": len(part.get_payload(decode=True) or b""),
+        }
+        for part_id, part in parts
+        if part.get_filename()
     ]
     bodies = {p.get_content_type(): p.get_content() for _, p in reversed(parts) if not p.get_filename()}
     text, html = bodies.get("text/plain", ""), bodies.get("text/html", "")
     record = {
-        "ID": f"{next(ids):020d}", "MessageID": (message["Message-ID"] or "").strip("<>"),
-        "From": (addresses(message["From"]) or [{}])[0], "To": addresses(message["To"]),
-        "Cc": addresses(message["Cc"]), "Bcc": [], "ReplyTo": addresses(message["Reply-To"]),
-        "Subject": str(message["Subject"] or ""), "Created": datetime.now(UTC).isoformat(),
-        "Size": len(raw), "Attachments": len(attachments), "Snippet": text[:250], "Tags": [], "Read": False,
+        "ID": f"{next(ids):020d}",
+        "MessageID": (message["Message-ID"] or "").strip("<>"),
+        "From": (addresses(message["From"]) or [{}])[0],
+        "To": addresses(message["To"]),
+        "Cc": addresses(message["Cc"]),
+        "Bcc": [],
+        "ReplyTo": addresses(message["Reply-To"]),
+        "Subject": str(message["Subject"] or ""),
+        "Created": datetime.now(UTC).isoformat(),
+        "Size": len(raw),
+        "Attachments": len(attachments),
+        "Snippet": text[:250],
+        "Tags": [],
+        "Read": False,
     }
     with lock:
-        messages[record["ID"]] = {"summary": record, "text": text, "html": html, "attachments": attachments,
-                                  "parts": dict(parts)}
+        messages[record["ID"]] = {
+            "summary": record,
+            "text": text,
+            "html": html,
+            "attachments": attachments,
+            "parts": dict(parts),
+        }
 
 
 class SMTPHandler:
@@ -72,14 +92,30 @@ class API(BaseHTTPRequestHandler):
                 return self.reply(200, b"ok", "text/plain")
             if path == "/api/v1/messages":
                 listed = [m["summary"] for m in reversed(messages.values())]  # newest first, as Mailpit
-                return self.json({"total": len(listed), "unread": len(listed), "count": len(listed),
-                                  "messages_count": len(listed), "start": 0, "tags": [], "messages": listed})
+                return self.json(
+                    {
+                        "total": len(listed),
+                        "unread": len(listed),
+                        "count": len(listed),
+                        "messages_count": len(listed),
+                        "start": 0,
+                        "tags": [],
+                        "messages": listed,
+                    }
+                )
             if segments[:3] == ["api", "v1", "message"] and len(segments) >= 4 and segments[3] in messages:
                 stored = messages[segments[3]]
                 if len(segments) == 4:
-                    return self.json({**stored["summary"], "Date": stored["summary"]["Created"],
-                                      "Text": stored["text"], "HTML": stored["html"], "Inline": [],
-                                      "Attachments": stored["attachments"]})
+                    return self.json(
+                        {
+                            **stored["summary"],
+                            "Date": stored["summary"]["Created"],
+                            "Text": stored["text"],
+                            "HTML": stored["html"],
+                            "Inline": [],
+                            "Attachments": stored["attachments"],
+                        }
+                    )
                 if len(segments) == 6 and segments[4] == "part" and segments[5] in stored["parts"]:
                     part = stored["parts"][segments[5]]
                     return self.reply(200, part.get_payload(decode=True) or b"", part.get_content_type())
