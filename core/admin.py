@@ -9,7 +9,7 @@ from django_celery_results.models import GroupResult, TaskResult
 
 from core.deadletters import dead_letter_resolve, dead_letter_retry
 from core.models import DeadLetter, OutboxMessage
-from core.schedules import crontab_from_expression, crontab_schedule_for
+from core.schedules import crontab_from_expression, crontab_schedule_for, shared_schedule_row
 
 
 class WrittenBySystemAdmin(admin.ModelAdmin):
@@ -119,7 +119,7 @@ class PeriodicTaskScheduleForm(PeriodicTaskForm):
                 self.add_error("every", "Say how often, for example 15.")
                 return data
             # Schedule rows are shared between tasks, so picking an equal existing one is the norm.
-            interval, _ = IntervalSchedule.objects.get_or_create(every=data["every"], period=data["every_unit"])
+            interval = shared_schedule_row(IntervalSchedule, every=data["every"], period=data["every_unit"])
             data.update(interval=interval, crontab=None, solar=None, clocked=None)
         elif runs == self.CRON:
             try:

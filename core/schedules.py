@@ -30,7 +30,8 @@ def periodic_tasks_sync() -> dict[str, list[str]]:
 
 def crontab_schedule_for(schedule: crontab) -> CrontabSchedule:
     """The beat row for a Celery crontab, in the project's time zone; rows are shared, so an equal one is reused."""
-    crontab_row, _ = CrontabSchedule.objects.get_or_create(
+    return shared_schedule_row(
+        CrontabSchedule,
         minute=schedule._orig_minute,
         hour=schedule._orig_hour,
         day_of_week=schedule._orig_day_of_week,
@@ -38,7 +39,12 @@ def crontab_schedule_for(schedule: crontab) -> CrontabSchedule:
         month_of_year=schedule._orig_month_of_year,
         timezone=settings.TIME_ZONE,
     )
-    return crontab_row
+
+
+def shared_schedule_row(model, **fields):
+    """The oldest equal schedule row, or a new one. Not get_or_create: the library's tables have no unique
+    constraint, and admin's "+" popup happily makes duplicates, which get_or_create refuses with an error."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
 
 
 def crontab_from_expression(expression: str) -> crontab:

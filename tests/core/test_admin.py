@@ -67,6 +67,22 @@ def test_a_periodic_task_switches_from_crontab_to_every_ten_minutes_in_one_save(
     assert (digest.interval.every, digest.interval.period) == (10, IntervalSchedule.MINUTES)
 
 
+def test_re_timing_to_a_schedule_that_exists_twice_reuses_the_oldest(admin_client):
+    # given two equal interval rows, as admin's "+" popup makes them
+    first, _ = (IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES) for _ in range(2))
+    digest = PeriodicTask.objects.get(name="Send daily digest")
+    url = f"/admin/django_celery_beat/periodictask/{digest.pk}/change/"
+    shown = admin_client.get(url)
+
+    response = admin_client.post(
+        url, change_form_data(shown) | {"runs": "every", "every": "10", "every_unit": "minutes"}
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    digest.refresh_from_db()
+    assert digest.interval == first
+
+
 def test_a_periodic_task_switches_from_an_interval_to_a_cron_expression_in_one_save(admin_client, settings):
     task = PeriodicTask.objects.create(
         name="Often",

@@ -26,7 +26,7 @@ def test_inspect_registered_lists_every_project_task(live_worker):
     autodiscover_modules("tasks")
     project_tasks = {name for name in app.tasks if not name.startswith("celery.")}
 
-    output = run_celery("inspect", "registered", "--json", "--timeout", "10")
+    output = run_celery("inspect", "registered", "--json", "--timeout", "30")
 
     registered = {task.split()[0] for tasks in json.loads(output).values() for task in tasks}
     assert project_tasks <= registered
