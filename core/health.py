@@ -12,7 +12,6 @@ from pathlib import Path
 
 from celery import bootsteps
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 
 from core.redis import redis_client
@@ -109,18 +108,15 @@ def queue_depths() -> dict[str, int]:
 
 
 def web_health() -> bool:
-    """What a load balancer needs to know about this web process: can it serve pages? The database is required;
-    the cache is best-effort (a failure is logged, sessions fall back to the database). Workers, beat and the
-    broker are not its dependencies: one dead beat must not take every web container out of rotation."""
+    """What a load balancer needs to know about this web process: can it serve pages? Only the database is
+    required. Not the cache: pages serve without it, and a frozen one would hold each probe for its timeout,
+    longer than a probe waits. Nor workers, beat or the broker: one dead beat must not take every web
+    container out of rotation."""
     try:
         _database()
     except Exception:
         logger.exception("healthz: the database does not answer")
         return False
-    try:
-        cache.get("healthz")
-    except Exception as exc:
-        logger.warning("healthz: the cache does not answer (%r); serving without it", exc)
     return True
 
 
