@@ -1,6 +1,9 @@
 """Fixtures shared by the whole suite."""
 
 import fcntl
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -29,6 +32,16 @@ APP_STATE_KEY_PATTERNS = (
 def empty_redis_at_start():
     """The suite owns the Redis database it is given (settings.REDIS_URL): start from an empty one."""
     redis_client().flushdb()
+
+
+@pytest.fixture
+def stack_run_dir():
+    """RUN_DIR of a `make run` a test starts: outside pytest's private temporary folders, so that when the
+    suite runs as root the embedded PostgreSQL's unprivileged user reaches its data; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="make-run-"))
+    folder.chmod(0o755)
+    yield folder / "run"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

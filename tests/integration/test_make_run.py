@@ -11,38 +11,11 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
-from tests.support.processes import ROOT, ManagedProcess, fresh_clone_env, wait_until
+from tests.support.processes import ROOT, ManagedProcess, descendants, fresh_clone_env, running, wait_until
 
 # Installing nothing, but creating a PostgreSQL cluster, migrating it and starting eight processes on a busy machine.
 READY_TIMEOUT_SECONDS = 240
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below pid, found through /proc's parent links."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, pending = set(), [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.add(child)
-            pending.append(child)
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def port_open(port: int) -> bool:
@@ -93,8 +66,8 @@ def readme_commands() -> list[tuple[str, str]]:
     return found
 
 
-def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
-    env = fresh_clone_env(tmp_path / "run")
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path, stack_run_dir):
+    env = fresh_clone_env(stack_run_dir)
     postgres_port, redis_port = int(env["EMBEDDED_POSTGRES_PORT"]), int(env["EMBEDDED_REDIS_PORT"])
     web_port, flower_port = int(env["WEB_PORT"]), int(env["FLOWER_PORT"])
     # As the README prints it: `make run WEB_PORT=8080 FLOWER_PORT=5556`, with every port moved to a free one.
@@ -129,7 +102,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path):
             result = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
             assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
             assert expected in result.stdout, f"{command}\n{result.stdout}"
-        wait_until(lambda: list((tmp_path / "run" / "mail").glob("*.eml")), 60, "`make celery ... call` sent no mail")
+        wait_until(lambda: list((stack_run_dir / "mail").glob("*.eml")), 60, "`make celery ... call` sent no mail")
 
         # A second stack on the same ports refuses at once instead of announcing the first one as ready.
         second = ManagedProcess("make-run-2", ["make", "run", *ports], env, tmp_path)

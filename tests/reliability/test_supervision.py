@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from myproject.celery import app
-from tests.support.processes import ManagedProcess, fresh_clone_env, wait_until
+from tests.support.processes import ManagedProcess, descendants, fresh_clone_env, running, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,9 +30,9 @@ def bulk_worker_main_pid(stack_pid: int) -> int | None:
     return None
 
 
-def test_a_killed_worker_is_started_again_and_consumes_its_queue(tmp_path, app_broker):
+def test_a_killed_worker_is_started_again_and_consumes_its_queue(tmp_path, app_broker, stack_run_dir):
     # given the whole stack of `make run`
-    env = fresh_clone_env(tmp_path / "run")
+    env = fresh_clone_env(stack_run_dir)
     redis_port = env["EMBEDDED_REDIS_PORT"]
     stack = ManagedProcess("runstack-supervised", [sys.executable, "manage.py", "runstack"], env, tmp_path)
     try:
@@ -58,5 +58,9 @@ def test_a_killed_worker_is_started_again_and_consumes_its_queue(tmp_path, app_b
             stack,
         )
         assert stack.alive()
+        started = descendants(stack.pid)
     finally:
-        stack.stop()
+        stack.stop()  # SIGTERM, as `kill <pid>` sends it
+
+    # and stopping the stack stops everything it started, not only its own process group
+    wait_until(lambda: not any(running(pid) for pid in started), 30, "processes outlived the stopped stack")

@@ -58,6 +58,32 @@ def fresh_clone_env(run_dir: Path, **ports: int) -> dict[str, str]:
     return env
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process below pid, found through /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 class ManagedProcess:
     """A child process with its output in a log file, stopped (and its group killed) on exit."""
 

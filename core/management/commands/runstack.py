@@ -8,6 +8,7 @@ Ctrl-C stops all of them, the embedded servers last."""
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +67,9 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("seed_demo", password=secrets_["password"], stdout=self.stdout)
             honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", "Procfile", "start"], env=env)
+            # `kill <pid>` stops the stack as Ctrl-C does: honcho stops every process it started (each in a
+            # process group of its own, which a signal to this one never reaches), then the embedded servers.
+            signal.signal(signal.SIGTERM, lambda signum, frame: honcho.send_signal(signal.SIGTERM))
             threading.Thread(
                 target=self.announce_when_ready,
                 args=(honcho, base, env, secrets_["password"], started_at),
