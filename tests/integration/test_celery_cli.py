@@ -4,6 +4,8 @@ import json
 import subprocess
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 from myproject.celery import app
@@ -14,10 +16,16 @@ from tests.support.processes import ROOT, celery_command, process_env, wait_unti
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run_celery(*args: str) -> str:
+def run_celery(*args: str, worker=None) -> str:
     result = subprocess.run(
         celery_command(*args), cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=120
     )
+    if result.returncode != 0 and worker is not None:
+        worker_state = f"worker alive: {worker.alive()}"
+        if settings.CELERY_BROKER_URL.startswith("redis"):
+            broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+            worker_state += f", pattern subscriptions on the broker: {broker.execute_command('PUBSUB', 'NUMPAT')}"
+        raise AssertionError(f"{result.stdout}{result.stderr}{worker_state}\n{worker.output()[-6000:]}")
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -26,7 +34,7 @@ def test_inspect_registered_lists_every_project_task(live_worker):
     autodiscover_modules("tasks")
     project_tasks = {name for name in app.tasks if not name.startswith("celery.")}
 
-    output = run_celery("inspect", "registered", "--json", "--timeout", "30")
+    output = run_celery("inspect", "registered", "--json", "--timeout", "30", worker=live_worker)
 
     registered = {task.split()[0] for tasks in json.loads(output).values() for task in tasks}
     assert project_tasks <= registered
