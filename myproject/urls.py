@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from core.metrics import metrics_view
 from core.views import healthz, healthz_system
+from finance.views import local_exchange_rates
 from myproject.views import SignOutView, favicon
 from notifications import views_staff as newsletters
 
@@ -31,5 +32,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("healthz/system", healthz_system, name="healthz_system"),
     path("metrics", metrics_view, name="metrics"),
+    path("dev/exchange-rates.xml", local_exchange_rates, name="local_exchange_rates"),
     path("admin/", admin.site.urls),
 ]

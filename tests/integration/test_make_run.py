@@ -45,10 +45,13 @@ def get(url: str, *, auth: tuple[str, str] | None = None, headers: dict | None =
         return error.code
 
 
+TASK_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 # What each README command prints when it worked (a pattern).
 README_COMMAND_OUTPUT = {
     "inspect registered": "orders.send_invoice_email",
-    "call orders.send_invoice_email": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",  # task id
+    "call orders.send_invoice_email": TASK_ID,
+    "call finance.sync_exchange_rates": TASK_ID,
     "check_queues": "default",
     "seed_demo": "20000 subscribers",
 }
@@ -103,6 +106,9 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path, stack_
             assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
             assert re.search(expected, result.stdout), f"{command}\n{result.stdout}"
         wait_until(lambda: list((stack_run_dir / "mail").glob("*.eml")), 60, "`make celery ... call` sent no mail")
+        # Offline, the rates sync reads the local feed make run serves, and admin lists what it stored.
+        rates_page = base + "admin/finance/exchangerate/?currency__exact=USD"
+        wait_until(lambda: "1.0842" in admin.open(rates_page, timeout=10).read().decode(), 60, "no rates synced")
 
         # A second stack on the same ports refuses at once instead of announcing the first one as ready.
         second = ManagedProcess("make-run-2", ["make", "run", *ports], env, tmp_path)

@@ -46,6 +46,8 @@ class Command(BaseCommand):
         # Links in pages and emails follow the ports this stack runs on.
         env.setdefault("SITE_URL", base.rstrip("/"))
         env.setdefault("FLOWER_URL", f"http://127.0.0.1:{env['FLOWER_PORT']}/")
+        # The rates sync works offline: the app serves a local feed in the ECB's format (DEBUG only).
+        env.setdefault("EXCHANGE_RATES_URL", f"{base}dev/exchange-rates.xml")
         secrets_ = local_secrets(settings.RUN_DIR / "credentials.json")
         env.setdefault("FLOWER_BASIC_AUTH", f"admin:{secrets_['password']}")
         env.setdefault("METRICS_TOKEN", secrets_["metrics_token"])
