@@ -51,6 +51,10 @@ class OrderQuerySet(models.QuerySet):
         """Each order with `total_amount`, summed by the database, for lists that show many orders."""
         return self.annotate(total_amount=money_sum(line_amount("items__")))
 
+    def count_and_total(self) -> tuple[int, Decimal]:
+        """How many orders these are and what they add up to, summed by the database."""
+        return self.count(), OrderItem.objects.filter(order__in=self).total()
+
 
 class OrderItemQuerySet(models.QuerySet):
     def with_amounts(self) -> "OrderItemQuerySet":

@@ -20,12 +20,16 @@ from orders.selectors import order_jobs, order_lines, orders_visible_to
 
 logger = logging.getLogger(__name__)
 
+ORDERS_LISTED = 200
+
 
 @login_required
 @require_GET
 def order_list(request):
-    orders = orders_visible_to(user=request.user).with_totals()[:200]
-    return render(request, "orders/order_list.html", {"orders": orders})
+    visible = orders_visible_to(user=request.user)
+    count, total = visible.count_and_total()
+    context = {"orders": visible.with_totals()[:ORDERS_LISTED], "count": count, "total": total}
+    return render(request, "orders/order_list.html", context)
 
 
 @login_required

@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from orders.models import Invoice
+from core.money import format_money
+from orders.models import Invoice, Order
 from tests.browser.screenshots import SCREENSHOTS
-from tests.factories import PASSWORD, OrderFactory, ProductFactory
+from tests.factories import PASSWORD, OrderFactory, ProductFactory, StaffFactory
 from tests.support.pdf import attachment, pdf_text
 from tests.support.processes import wait_until
 
@@ -64,6 +65,43 @@ def test_a_customer_opening_another_customers_order_gets_404(page, sign_in):
     assert page.goto("/operations/").status == 404
     page.goto("/orders/")
     assert page.locator("a", has_text="Admin").count() == 0 and page.locator("a", has_text="Flower").count() == 0
+
+
+GREY = "rgb(234, 238, 242)"  # the badge of a state with no colour of its own
+
+
+def test_the_order_list_colours_each_status_and_totals_the_orders_also_on_a_phone(browser, web_server):
+    # given a paid, a failed and a new order, seen by staff
+    paid = OrderFactory(status=Order.Status.PAID)
+    failed = OrderFactory(status=Order.Status.FAILED)
+    new = OrderFactory()
+    staff = StaffFactory()
+    total = format_money(paid.total + failed.total + new.total)
+
+    for viewport in ({"width": 1280, "height": 860}, {"width": 390, "height": 844}):
+        context = browser.new_context(base_url=web_server, viewport=viewport, is_mobile=viewport["width"] < 600)
+        page = context.new_page()
+        page.goto("/login/")
+        page.fill("#id_username", staff.username)
+        page.fill("#id_password", PASSWORD)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+
+        page.goto("/orders/")
+
+        # then each status has its own colour, none of them the plain grey
+        colours = {
+            status: page.locator(f".state.order-{status}").evaluate("badge => getComputedStyle(badge).backgroundColor")
+            for status in ("paid", "failed", "new")
+        }
+        assert len(set(colours.values())) == 3 and GREY not in colours.values(), colours
+        # and the list ends with how many orders there are and what they add up to, in full on the screen
+        assert page.locator("tfoot").inner_text().split() == ["3", "orders", *total.split()]
+        box = page.locator("#orders-total").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        page.screenshot(path=SCREENSHOTS / f"order-list-{viewport['width']}.png", full_page=True)
+        context.close()
 
 
 def test_phone_layout_of_an_order(browser, web_server):
