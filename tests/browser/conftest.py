@@ -1,6 +1,7 @@
 """The stack a person uses, for Playwright: gunicorn serving the app, a worker, beat, and Debian's Chromium."""
 
 import os
+import signal
 import sys
 import urllib.request
 
@@ -10,6 +11,8 @@ from playwright.sync_api import sync_playwright
 from tests.factories import PASSWORD
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, shared_beat, wait_until
+
+WEB_WORKERS = 2
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -29,7 +32,7 @@ def sync_playwright_beside_django():
 
 
 @pytest.fixture(scope="session")
-def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
+def web_server_process(django_db_setup, django_db_blocker, process_logs, static_files):
     port = free_port()
     server = ManagedProcess(
         "web",
@@ -41,7 +44,7 @@ def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(WEB_WORKERS),
             "--access-logfile",
             "-",
         ],
@@ -50,8 +53,21 @@ def web_server(django_db_setup, django_db_blocker, process_logs, static_files):
     )
     base_url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(base_url + "/login/"), 60, "gunicorn never answered", server)
-    yield base_url
+    yield server, base_url
     server.stop()
+
+
+@pytest.fixture
+def web_server(web_server_process):
+    """The site with fresh gunicorn workers for each test (SIGHUP starts new ones, the old finish and exit):
+    between tests the database is flushed and its content types are created again under new ids, which
+    workers that served an earlier test still hold in Django's cache and would write into admin's log."""
+    server, base_url = web_server_process
+    booted = server.output().count("Booting worker")
+    server.signal(signal.SIGHUP)
+    wait_until(lambda: server.output().count("Booting worker") >= booted + WEB_WORKERS, 60, "no new workers", server)
+    wait_until(lambda: _answers(base_url + "/login/"), 60, "the new workers never answered", server)
+    return base_url
 
 
 @pytest.fixture

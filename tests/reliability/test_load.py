@@ -34,6 +34,7 @@ class Customer(threading.Thread):
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
         self.statuses: list[int] = []
         self.click_seconds: list[float] = []
+        self.error: BaseException | None = None
 
     def request(self, path: str, form: dict | None = None) -> tuple[int, str]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
@@ -47,6 +48,12 @@ class Customer(threading.Thread):
         return next(cookie.value for cookie in self.cookies if cookie.name == "csrftoken")
 
     def run(self):
+        try:
+            self.sign_in_and_click()
+        except BaseException as error:  # a thread's exception would otherwise only be printed
+            self.error = error
+
+    def sign_in_and_click(self):
         self.request("/login/")
         status, _ = self.request(
             "/login/", {"username": self.username, "password": PASSWORD, "csrfmiddlewaretoken": self.csrf_token()}
@@ -102,7 +109,10 @@ def test_fifty_customers_clicking_for_a_minute(live_worker, mailsink, process_lo
     finally:
         web.stop()
 
-    # then no request failed, and every queued task ran on the worker and every invoice arrived once
+    # then every customer clicked, no request failed, and every queued task ran on the worker and every
+    # invoice arrived once
+    unfinished = [(each.username, each.error) for each in customers if each.is_alive() or each.error]
+    assert not unfinished, f"customers who never finished clicking: {unfinished}"
     statuses = [status for customer in customers for status in customer.statuses]
     clicks = sorted(seconds for customer in customers for seconds in customer.click_seconds)
     assert not [status for status in statuses if status >= 500]
