@@ -97,6 +97,9 @@ class ManagedProcess:
         self.command = command
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("ab")
+        # A process started again under the same name appends to the same log: read only what this one wrote,
+        # or a wait for "ready." would be met by the previous process's line while this one still boots.
+        self.log_start = self.log.tell()
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -106,8 +109,11 @@ class ManagedProcess:
         return self.process.pid
 
     def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
+        if not self.log.closed:
+            self.log.flush()
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     def wait_for_output(self, text: str, timeout: float = 30) -> None:
         wait_until(lambda: text in self.output(), timeout, f"{self.name} never printed {text!r}", self)
