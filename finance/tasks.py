@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from celery import chord
 from django.utils import timezone
 
-from core.locks import nonoverlapping
-from core.tasking import BULK, EMAIL, REMOTE_CALL, load_or_skip, project_task
+from core.tasking.locks import nonoverlapping
+from core.tasking.policy import BULK, EMAIL, REMOTE_CALL, load_or_skip, project_task
 from finance import selectors, services
 from orders.models import Order
 

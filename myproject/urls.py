@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core.metrics import metrics_view
-from core.views import healthz, healthz_system
+from core.operations.metrics import metrics_view
+from core.operations.views_health import healthz, healthz_system
 from myproject.views import SignOutView, favicon
 from notifications import views_staff as newsletters
 
@@ -25,7 +25,7 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("orders/", include("orders.urls")),
     path("notifications/", include("notifications.urls")),
-    path("operations/", include("core.urls")),
+    path("operations/", include("core.operations.urls")),
     path("newsletters/", include((newsletter_urls, "newsletters"))),
     path("imports/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),

@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django_celery_results.models import TaskResult
 from redis.exceptions import RedisError
 
-from core.health import worker_alive
 from core.models import DeadLetter, OutboxMessage
 from core.money import format_money
+from core.operations.health import worker_alive
 from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
@@ -75,7 +75,7 @@ def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
             return "lost", f"{result.worker} stopped", 0
         return "running", "", 0
     if result.status == "RETRY":
-        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.ProjectTask.retry
+        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.policy.ProjectTask.retry
         return "retrying", _task_error(result.result), retries
     if result.status == "FAILURE":
         return "failed", _task_error(result.result), 0

@@ -3,7 +3,7 @@
 from celery import chain
 
 from core.exceptions import ProjectError
-from core.tasking import BULK_LONG, DEFAULT, EMAIL, load_or_skip, project_task
+from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, load_or_skip, project_task
 from finance.tasks import charge_customer
 from orders import pipeline, services
 from orders.models import Order

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core import outbox
 from core.exceptions import ProjectError
 from core.money import format_money
+from core.tasking import outbox
 from finance import services as finance_services
 from finance import tasks as finance_tasks
 from orders import pipeline, services, tasks

@@ -22,8 +22,8 @@ from tests.support.processes import shared_worker, stop_shared
 # metrics counters or cached sessions.
 APP_STATE_KEY_PATTERNS = (
     f"{SimulatedGateway.LEDGER_PREFIX}:*",
-    "lock:*",  # core.locks.nonoverlapping
-    "metrics:*",  # core.metrics
+    "lock:*",  # core.tasking.locks.nonoverlapping
+    "metrics:*",  # core.operations.metrics
     cache.make_key("*"),
 )
 

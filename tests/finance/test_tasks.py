@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core.locks import nonoverlapping
 from core.models import DeadLetter
+from core.tasking.locks import nonoverlapping
 from finance import tasks
 from finance.models import Charge, ExchangeRate
 from finance.selectors import charge_for_order

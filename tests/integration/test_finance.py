@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.outbox import enqueue
+from core.tasking.outbox import enqueue
 from finance import services, tasks
 from finance.models import Charge, ExchangeRate
 from orders.models import Order

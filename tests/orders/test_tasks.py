@@ -5,7 +5,7 @@ import pytest
 from fpdf import FPDF
 
 from core.models import DeadLetter
-from core.tasking import exception_text
+from core.tasking.policy import exception_text
 from orders import tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory

@@ -8,8 +8,8 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from core.health import WORKER_KEY_PREFIX
 from core.models import DeadLetter, OutboxMessage
+from core.operations.health import WORKER_KEY_PREFIX
 from core.redis import redis_client
 from finance.models import Charge
 from orders.models import Invoice, Order

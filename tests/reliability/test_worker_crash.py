@@ -8,7 +8,7 @@ import psutil
 import pytest
 from django.db import transaction
 
-from core import outbox
+from core.tasking import outbox
 from finance import services as finance_services
 from finance import tasks as finance_tasks
 from finance.models import Charge

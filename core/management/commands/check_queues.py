@@ -6,7 +6,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from core.health import queue_depths
+from core.operations.health import queue_depths
 
 
 class Command(BaseCommand):

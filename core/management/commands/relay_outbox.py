@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from core import outbox
+from core.tasking import outbox
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from core.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey, refuse_busy_port
-from core.health import system_report
+from core.devtools.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey, refuse_busy_port
+from core.operations.health import system_report
 
 STARTUP_TIMEOUT_SECONDS = 120
 # Ports of the processes runstack starts, with their defaults; each is checked free before anything starts.
