@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "core",
+    "myproject",  # the composition root: its seed_demo command is the one place that knows every app
     "accounts",
     "orders",
     "finance",
@@ -257,6 +258,9 @@ CELERY_BEAT_SYNC_EVERY = 1
 # How often beat rereads the schedule, so admin edits take effect without a restart.
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+# The periodic tasks defined in code, by dotted path: core seeds beat's tables from them (core.tasking.schedules)
+# without importing the project package, which sits above it.
+PERIODIC_TASKS = "myproject.schedules.PERIODIC_TASKS"
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
