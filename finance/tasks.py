@@ -7,9 +7,8 @@ from celery import chord
 from django.utils import timezone
 
 from core.tasking.locks import nonoverlapping
-from core.tasking.policy import BULK, EMAIL, REMOTE_CALL, load_or_skip, project_task
+from core.tasking.policy import BULK, EMAIL, REMOTE_CALL, project_task
 from finance import selectors, services
-from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +16,6 @@ logger = logging.getLogger(__name__)
 # 1,000 orders with 2 items each: 4.5 ms a chunk, so a chunk costs less than the task message around it.
 REVENUE_REPORT_CHUNK_SIZE = 1_000
 EXCHANGE_RATES_LOCK_SECONDS = 120  # above the task's hard limit, so a lock outlives only a dead holder
-
-
-@project_task("finance.charge_customer", REMOTE_CALL, ignore_result=False)
-def charge_customer(order_id: int) -> None:
-    if load_or_skip(Order, order_id):
-        services.charge_execute(order_id=order_id)
 
 
 @project_task("finance.sync_exchange_rates", REMOTE_CALL)

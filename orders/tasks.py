@@ -3,8 +3,7 @@
 from celery import chain
 
 from core.exceptions import ProjectError
-from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, load_or_skip, project_task
-from finance.tasks import charge_customer
+from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, REMOTE_CALL, load_or_skip, project_task
 from orders import pipeline, services
 from orders.models import Order
 
@@ -20,7 +19,7 @@ def start_pipeline(order_id: int) -> None:
     """Validate → charge → confirm → update inventory; a failing step stops the chain and fails the order."""
     steps = [
         validate_order.si(order_id),
-        charge_customer.si(order_id),
+        charge_order.si(order_id),
         send_order_confirmation.si(order_id),
         update_inventory.si(order_id),
     ]
@@ -31,6 +30,14 @@ def start_pipeline(order_id: int) -> None:
 def validate_order(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_validate(order_id=order_id)
+
+
+# Calls finance's charge service in this task rather than chaining a finance task: the order's app records the
+# outcome on the order in the same call, so a step is one idempotent task and no app imports another's tasks.
+@project_task("orders.charge_order", REMOTE_CALL, ignore_result=False)
+def charge_order(order_id: int) -> None:
+    if load_or_skip(Order, order_id):
+        pipeline.order_charge(order_id=order_id)
 
 
 @project_task("orders.send_order_confirmation", EMAIL)

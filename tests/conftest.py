@@ -105,6 +105,17 @@ def instant_gateway(settings):
     return settings
 
 
+@pytest.fixture
+def lost_responses(settings):
+    """Switch to LostResponsesGateway; set `.lost` to how many responses to lose."""
+    from tests.finance.gateways import LostResponsesGateway
+
+    settings.PAYMENT_GATEWAY_CLASS = "tests.finance.gateways.LostResponsesGateway"
+    LostResponsesGateway.lost = 0
+    LostResponsesGateway.keys_sent = []
+    return LostResponsesGateway
+
+
 @pytest.fixture(scope="session")
 def process_logs(tmp_path_factory):
     return tmp_path_factory.mktemp("process-logs")
