@@ -32,6 +32,14 @@ def paid_order_ids_on(*, day: date) -> list[int]:
     )
 
 
+def paid_order_id_ranges(*, day: date, chunk_size: int) -> list[tuple[int, int]]:
+    """(first, last) order id of each chunk of `chunk_size` orders paid on `day`; a day without sales still
+    gets one range, which matches nothing, so its report goes out."""
+    order_ids = paid_order_ids_on(day=day)
+    chunks = [order_ids[start : start + chunk_size] for start in range(0, len(order_ids), chunk_size)]
+    return [(chunk[0], chunk[-1]) for chunk in chunks] or [(0, 0)]
+
+
 def revenue_of_paid_orders(*, day: date, first_order_id: int, last_order_id: int) -> tuple[int, Decimal]:
     """Count and amount collected, in cents, of the orders paid on `day` with ids in [first, last]: the sum of
     their succeeded charges, each the order's total when it was charged."""

@@ -52,6 +52,16 @@ def order_fail(*, order_id: int, reason: str) -> Order:
     return order
 
 
+def order_fail_after_step(*, order_id: int, step: str, task_id: str, error: BaseException) -> Order:
+    """A pipeline step's task failed for good: a domain failure keeps the reason its service gave, anything
+    else says which step gave up and where staff find it."""
+    if isinstance(error, ProjectError):
+        reason = str(error)
+    else:
+        reason = f"Step {step} could not complete and was handed to staff (task {task_id})."
+    return order_fail(order_id=order_id, reason=reason)
+
+
 def order_validate(*, order_id: int) -> Order:
     """Check the order has items and enough stock for each; a shortage fails the order with its reason."""
     with transaction.atomic():

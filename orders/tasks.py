@@ -2,7 +2,6 @@
 
 from celery import chain
 
-from core.exceptions import ProjectError
 from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, REMOTE_CALL, load_or_skip, project_task
 from orders import pipeline, services
 from orders.models import Order
@@ -56,14 +55,9 @@ def update_inventory(order_id: int) -> None:
 @project_task("orders.record_pipeline_failure", DEFAULT, autoretry_for=())
 def record_pipeline_failure(request, exc, traceback) -> None:
     """Error callback of every pipeline step; Celery calls it in the failing worker, after the last retry,
-    with the step's request. Domain failures keep the reason their service recorded."""
-    reason = (
-        str(exc)
-        if isinstance(exc, ProjectError)
-        else (f"Step {request.task} could not complete and was handed to staff (task {request.id}).")
-    )
+    with the step's request."""
     if load_or_skip(Order, request.args[0]):
-        pipeline.order_fail(order_id=request.args[0], reason=reason)
+        pipeline.order_fail_after_step(order_id=request.args[0], step=request.task, task_id=request.id, error=exc)
 
 
 @project_task("orders.cleanup_expired_carts", BULK_LONG)
