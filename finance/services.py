@@ -40,10 +40,12 @@ class ExchangeRateFeedUnavailable(ConnectionError):
 
 @dataclass(frozen=True)
 class ChargeOutcome:
-    """What charging an order came to: paid, or declined with the reason a person reads."""
+    """What the gateway answered for a charge: paid, with its reference, or declined with the reason a person
+    reads."""
 
     charge: Charge
     paid: bool
+    gateway_reference: str = ""
     failure_reason: str = ""
 
 
@@ -75,8 +77,9 @@ def charge_begin(*, order_id: int, amount: Decimal) -> Charge:
 
 def charge_collect(*, charge: Charge, customer_reference: str) -> ChargeOutcome:
     """Ask the gateway for the money, with the charge's idempotency key: it debits once however often this
-    runs for the charge (retries, a redelivery after a crash mid-call, a lost response). Transient gateway
-    errors propagate for the task to retry with the same key; a decline is final and recorded on the charge."""
+    runs for the charge (retries, a redelivery after a crash mid-call, a lost response). Outside any
+    transaction, so no row lock is held across the network. Transient gateway errors propagate for the task to
+    retry with the same key; the answer is recorded by `charge_settle`."""
     try:
         result = payment_gateway().charge(
             amount=charge.amount,
@@ -85,31 +88,37 @@ def charge_collect(*, charge: Charge, customer_reference: str) -> ChargeOutcome:
             idempotency_key=charge.idempotency_key,
         )
     except ChargeDeclined as exc:
-        reason = str(exc)
-        Charge.objects.filter(pk=charge.pk).update(
-            status=Charge.Status.FAILED, failure_reason=reason, updated_at=timezone.now()
-        )
-        charge.refresh_from_db()
-        return ChargeOutcome(charge=charge, paid=False, failure_reason=reason)
+        return ChargeOutcome(charge=charge, paid=False, failure_reason=str(exc))
     except ConnectionError as exc:
         Charge.objects.filter(pk=charge.pk).update(failure_reason=f"Gateway unavailable: {exc}")
         raise
+    return ChargeOutcome(charge=charge, paid=True, gateway_reference=result.reference)
 
-    with transaction.atomic():
-        charge = Charge.objects.select_for_update().get(pk=charge.pk)
-        if charge.status != Charge.Status.SUCCEEDED:
-            charge.status = Charge.Status.SUCCEEDED
-            charge.gateway_reference = result.reference
-            charge.failure_reason = ""
-            charge.succeeded_at = timezone.now()
-            charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
-            logger.info(
-                "order #%s charged %s (%s)",
-                charge.order_id,
-                format_money(charge.amount, charge.currency),
-                result.reference,
-            )
-    return ChargeOutcome(charge=charge, paid=True)
+
+@transaction.atomic
+def charge_settle(*, outcome: ChargeOutcome) -> Charge:
+    """Record the gateway's answer on the charge: succeeded with its reference, or failed (final) with the
+    reason. The order's app calls it in the transaction that records the same outcome on the order, so a page
+    never shows a paid charge on an unpaid order. A charge another run settled as succeeded stays so."""
+    charge = Charge.objects.select_for_update().get(pk=outcome.charge.pk)
+    if charge.status == Charge.Status.SUCCEEDED:
+        return charge
+    if outcome.paid:
+        charge.status = Charge.Status.SUCCEEDED
+        charge.gateway_reference = outcome.gateway_reference
+        charge.failure_reason = ""
+        charge.succeeded_at = timezone.now()
+        logger.info(
+            "order #%s charged %s (%s)",
+            charge.order_id,
+            format_money(charge.amount, charge.currency),
+            outcome.gateway_reference,
+        )
+    else:
+        charge.status = Charge.Status.FAILED
+        charge.failure_reason = outcome.failure_reason
+    charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
+    return charge
 
 
 def _charge_create(*, order_id: int, amount: Decimal) -> Charge:

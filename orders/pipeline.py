@@ -15,7 +15,7 @@ from core.exceptions import ProjectError
 from core.money import format_money
 from finance.models import Charge
 from finance.selectors import charge_for_order
-from finance.services import charge_begin, charge_collect, charge_request
+from finance.services import charge_begin, charge_collect, charge_request, charge_settle
 from orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
@@ -103,13 +103,14 @@ def order_charge(*, order_id: int) -> Charge:
             _order_mark_paid(order)
             return charge
     outcome = charge_collect(charge=charge, customer_reference=f"customer-{order.customer_id}")
-    if not outcome.paid:
-        order_fail(order_id=order_id, reason=outcome.failure_reason)
-        raise ProjectError(outcome.failure_reason)
-    with transaction.atomic():
+    with transaction.atomic():  # the charge and the order record the outcome together
         order = Order.objects.select_for_update().get(pk=order_id)
-        _order_mark_paid(order)
-    return outcome.charge
+        charge = charge_settle(outcome=outcome)
+        if charge.status == Charge.Status.SUCCEEDED:
+            _order_mark_paid(order)
+            return charge
+        order_fail(order_id=order_id, reason=charge.failure_reason)
+    raise ProjectError(charge.failure_reason)
 
 
 def _order_mark_paid(order: Order) -> None:

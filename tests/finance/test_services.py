@@ -41,17 +41,18 @@ def test_an_order_without_items_has_nothing_to_charge():
         services.charge_request(order_id=order.pk, amount=order.total)
 
 
-def test_a_decline_is_recorded_on_the_charge_and_returned_and_the_order_is_left_to_its_app(instant_gateway):
+def test_a_decline_is_returned_and_settled_on_the_charge_and_the_order_is_left_to_its_app(instant_gateway):
     # given an order above the card's limit, its charge begun
     order = OrderFactory(items=[(ProductFactory(price=Decimal("20000.00")), 1)])
     charge = services.charge_begin(order_id=order.pk, amount=order.total)
 
-    # when finance collects it
+    # when finance collects it and settles the answer
     outcome = services.charge_collect(charge=charge, customer_reference="customer-1")
+    settled = services.charge_settle(outcome=outcome)
 
     # then the outcome says why, the charge keeps it, and finance wrote nothing on the order
     assert not outcome.paid and outcome.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
-    assert charge_for_order(order_id=order.pk).status == Charge.Status.FAILED
+    assert settled.status == Charge.Status.FAILED and settled.failure_reason == outcome.failure_reason
     order.refresh_from_db()
     assert order.status == Order.Status.NEW and order.failure_reason == ""
 
