@@ -31,6 +31,6 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-build-time-key python manage.py collect
 USER app
 EXPOSE 8000
 # The web probe by default; docker-compose.yml gives each other service its own.
-HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["python", "-m", "core.probes", "web"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["python", "-m", "core.operations.probes", "web"]
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "myproject.wsgi"]

@@ -4,8 +4,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from accounts import services
 from accounts.models import ContactImport
-from core.locks import nonoverlapping
-from core.tasking import BULK_LONG, load_or_skip, project_task
+from core.tasking.locks import nonoverlapping
+from core.tasking.policy import BULK_LONG, load_or_skip, project_task
 
 # Imports run on BULK_LONG: 50,000 rows took 8 s on a loaded 2-core machine (docs/tasks-accounts.md), so the
 # largest file accepted (CONTACT_IMPORT_MAX_BYTES, about 150,000 rows) about 25 s; its 210 s leave room for a

@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import services, tasks
 from accounts.models import ContactImport
 from accounts.selectors import contact_import_errors_csv, contact_import_progress
-from core import outbox
 from core.exceptions import ProjectError
-from core.middleware import accepts_upload
-from core.views_operations import staff_only
+from core.operations.middleware import accepts_upload
+from core.operations.views import staff_only
+from core.tasking import outbox
 
 logger = logging.getLogger(__name__)
 

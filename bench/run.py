@@ -25,7 +25,7 @@ RUN_DIR.mkdir(parents=True, exist_ok=True)
 for old_log in RUN_DIR.glob("*.log"):  # each process appends to its log: keep only this run's
     old_log.unlink()
 
-from core.embedded import EmbeddedPostgres  # noqa: E402
+from core.devtools.embedded import EmbeddedPostgres  # noqa: E402
 from tests.support.embedded import free_port, start_redis_server  # noqa: E402
 
 _embedded_postgres = None
@@ -73,8 +73,9 @@ from bench import probes  # noqa: E402
 from bench import tasks as bench_tasks  # noqa: E402
 from bench.bare_app import app as BARE_APP  # noqa: E402
 from bench.load import Request, run_open_loop  # noqa: E402
-from core import health, outbox  # noqa: E402
-from core.mailsink import start_mailsink  # noqa: E402
+from core.devtools.mailsink import start_mailsink  # noqa: E402
+from core.operations import health  # noqa: E402
+from core.tasking import outbox  # noqa: E402
 from notifications.models import Subscriber  # noqa: E402
 from orders.models import Customer, Invoice, Order  # noqa: E402
 from tests.support.processes import ManagedProcess, wait_until  # noqa: E402

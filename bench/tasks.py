@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from bench import probes
-from core.tasking import ProjectTask
+from core.tasking.policy import ProjectTask
 
 
 @shared_task(base=ProjectTask, name="bench.record_done", queue="default", soft_time_limit=10, time_limit=20)

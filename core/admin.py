@@ -7,9 +7,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
-from core.deadletters import dead_letter_resolve, dead_letter_retry
 from core.models import DeadLetter, OutboxMessage
-from core.schedules import crontab_from_expression, crontab_schedule_for, shared_schedule_row
+from core.tasking.deadletters import dead_letter_resolve, dead_letter_retry
+from core.tasking.schedules import crontab_from_expression, crontab_schedule_for, shared_schedule_row
 
 
 class WrittenBySystemAdmin(admin.ModelAdmin):

@@ -10,7 +10,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from core import checks  # noqa: F401  (registers the system checks)
-        from core.signals import seed_periodic_tasks
+        from core.tasking import checks  # noqa: F401  (registers the system checks)
+        from core.tasking.signals import seed_periodic_tasks
 
         post_migrate.connect(seed_periodic_tasks, sender=self)

@@ -1,4 +1,5 @@
-"""Writes and business rules for finance: charging orders, syncing exchange rates, revenue reports."""
+"""Writes and business rules for finance: charges (for the orders app, which owns the order), exchange rates,
+revenue reports."""
 
 import csv
 import io
@@ -6,6 +7,7 @@ import logging
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -19,8 +21,6 @@ from core.money import CURRENCY, cents, format_money
 from finance.gateways import ChargeDeclined, payment_gateway
 from finance.models import Charge, ExchangeRate, RevenueReport
 from finance.selectors import revenue_of_paid_orders
-from orders.models import Order
-from orders.pipeline import order_fail, order_mark_paid
 
 logger = logging.getLogger(__name__)
 
@@ -34,45 +34,52 @@ class ExchangeRateFeedUnavailable(ConnectionError):
 
 
 # --- Charges ----------------------------------------------------------------------------------------
+# Finance knows an order only by its id: the order's app holds the order row lock while it calls these, and
+# records on the order what their outcome says.
 
 
-@transaction.atomic
-def charge_request(*, order: Order) -> Charge:
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What the gateway answered for a charge: paid, with its reference, or declined with the reason a person
+    reads."""
+
+    charge: Charge
+    paid: bool
+    gateway_reference: str = ""
+    failure_reason: str = ""
+
+
+def charge_request(*, order_id: int, amount: Decimal) -> Charge:
     """Create the order's pending charge (or return the one already pending) for a task to execute."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    charge = Charge.objects.exclude(status=Charge.Status.FAILED).filter(order=order).first()
+    charge = Charge.objects.exclude(status=Charge.Status.FAILED).filter(order_id=order_id).first()
     if charge is None:
-        return _charge_create(order)
+        return _charge_create(order_id=order_id, amount=amount)
     if charge.status == Charge.Status.SUCCEEDED:
-        raise ProjectError(f"Order #{order.pk} is already paid.")
+        raise ProjectError(f"Order #{order_id} is already paid.")
     if charge.status == Charge.Status.PROCESSING:
-        raise ProjectError(f"A payment for order #{order.pk} is already in progress.")
+        raise ProjectError(f"A payment for order #{order_id} is already in progress.")
     return charge
 
 
-def charge_execute(*, order_id: int) -> Charge:
-    """Charge the order once, whatever the retries, redeliveries and concurrent runs.
-
-    The order row lock serialises runs on our side and the partial unique constraint backs it; the charge's
-    idempotency key, sent with every attempt, makes the gateway debit once even when two runs both call it
-    (a redelivery after a crash mid-call) or a response was lost. Transient gateway errors propagate for the
-    task to retry with the same key; a decline is final and recorded on the charge and the order."""
-    with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("customer").get(pk=order_id)
-        charge = Charge.objects.select_for_update().exclude(status=Charge.Status.FAILED).filter(order=order).first()
-        if charge is None:
-            declined = Charge.objects.filter(order=order).first()
-            if declined is not None and order.status == Order.Status.FAILED:
-                raise ProjectError(declined.failure_reason)  # a redelivery of the declined run: do not retry it
-            charge = _charge_create(order)
-        if charge.status == Charge.Status.SUCCEEDED:
-            order_mark_paid(order=order)
-            return charge
+@transaction.atomic
+def charge_begin(*, order_id: int, amount: Decimal) -> Charge:
+    """The order's live charge (created when there is none), marked processing for one more attempt; a
+    succeeded charge is returned as it is. The partial unique constraint keeps it the only live one."""
+    charge = Charge.objects.select_for_update().exclude(status=Charge.Status.FAILED).filter(order_id=order_id).first()
+    if charge is None:
+        charge = _charge_create(order_id=order_id, amount=amount)
+    if charge.status != Charge.Status.SUCCEEDED:
         charge.status = Charge.Status.PROCESSING
         charge.attempts += 1
         charge.save(update_fields=["status", "attempts", "updated_at"])
-        customer_reference = f"customer-{order.customer_id}"
+    return charge
 
+
+def charge_collect(*, charge: Charge, customer_reference: str) -> ChargeOutcome:
+    """Ask the gateway for the money, with the charge's idempotency key: it debits once however often this
+    runs for the charge (retries, a redelivery after a crash mid-call, a lost response). Outside any
+    transaction, so no row lock is held across the network. Transient gateway errors propagate for the task to
+    retry with the same key; the answer is recorded by `charge_settle`."""
     try:
         result = payment_gateway().charge(
             amount=charge.amount,
@@ -81,37 +88,43 @@ def charge_execute(*, order_id: int) -> Charge:
             idempotency_key=charge.idempotency_key,
         )
     except ChargeDeclined as exc:
-        reason = str(exc)
-        Charge.objects.filter(pk=charge.pk).update(
-            status=Charge.Status.FAILED, failure_reason=reason, updated_at=timezone.now()
-        )
-        order_fail(order_id=order_id, reason=reason)
-        raise ProjectError(reason) from exc
+        return ChargeOutcome(charge=charge, paid=False, failure_reason=str(exc))
     except ConnectionError as exc:
         Charge.objects.filter(pk=charge.pk).update(failure_reason=f"Gateway unavailable: {exc}")
         raise
+    return ChargeOutcome(charge=charge, paid=True, gateway_reference=result.reference)
 
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        charge = Charge.objects.select_for_update().get(pk=charge.pk)
-        if charge.status != Charge.Status.SUCCEEDED:
-            charge.status = Charge.Status.SUCCEEDED
-            charge.gateway_reference = result.reference
-            charge.failure_reason = ""
-            charge.succeeded_at = timezone.now()
-            charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
-            logger.info(
-                "order #%s charged %s (%s)", order_id, format_money(charge.amount, charge.currency), result.reference
-            )
-        order_mark_paid(order=order)
+
+@transaction.atomic
+def charge_settle(*, outcome: ChargeOutcome) -> Charge:
+    """Record the gateway's answer on the charge: succeeded with its reference, or failed (final) with the
+    reason. The order's app calls it in the transaction that records the same outcome on the order, so a page
+    never shows a paid charge on an unpaid order. A charge another run settled as succeeded stays so."""
+    charge = Charge.objects.select_for_update().get(pk=outcome.charge.pk)
+    if charge.status == Charge.Status.SUCCEEDED:
+        return charge
+    if outcome.paid:
+        charge.status = Charge.Status.SUCCEEDED
+        charge.gateway_reference = outcome.gateway_reference
+        charge.failure_reason = ""
+        charge.succeeded_at = timezone.now()
+        logger.info(
+            "order #%s charged %s (%s)",
+            charge.order_id,
+            format_money(charge.amount, charge.currency),
+            outcome.gateway_reference,
+        )
+    else:
+        charge.status = Charge.Status.FAILED
+        charge.failure_reason = outcome.failure_reason
+    charge.save(update_fields=["status", "gateway_reference", "failure_reason", "succeeded_at", "updated_at"])
     return charge
 
 
-def _charge_create(order: Order) -> Charge:
-    amount = order.total
+def _charge_create(*, order_id: int, amount: Decimal) -> Charge:
     if amount <= 0:
-        raise ProjectError(f"Order #{order.pk} has nothing to charge.")
-    return Charge.objects.create(order=order, amount=amount, currency=CURRENCY)
+        raise ProjectError(f"Order #{order_id} has nothing to charge.")
+    return Charge.objects.create(order_id=order_id, amount=amount, currency=CURRENCY)
 
 
 # --- Exchange rates ---------------------------------------------------------------------------------

@@ -34,13 +34,13 @@ def use_django_logging(**_kwargs):
 
 @signals.celeryd_init.connect
 def add_worker_heartbeat(**_kwargs):
-    from core.health import WorkerHeartbeat
+    from core.operations.health import WorkerHeartbeat
 
     app.steps["worker"].add(WorkerHeartbeat)
 
 
 @signals.celeryd_init.connect
 def count_task_events(**_kwargs):
-    from core.metrics import task_signals_connect
+    from core.operations.metrics import task_signals_connect
 
     task_signals_connect()

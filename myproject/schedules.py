@@ -1,5 +1,5 @@
 """Every periodic task, defined once. Migrations seed these rows into django-celery-beat's tables, where
-admin can edit them; see core.schedules for how edits are kept and removed entries are dropped."""
+admin can edit them; see core.tasking.schedules for how edits are kept and removed entries are dropped."""
 
 from celery.schedules import crontab
 

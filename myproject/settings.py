@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "core",
+    "myproject",  # the composition root: its seed_demo command is the one place that knows every app
     "accounts",
     "orders",
     "finance",
@@ -50,12 +51,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "core.middleware.RequestMetricsMiddleware",
+    "core.operations.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "core.middleware.RequestBodyLimitMiddleware",  # before CSRF, whose token check parses the body
+    "core.operations.middleware.RequestBodyLimitMiddleware",  # before CSRF, whose token check parses the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -75,7 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "core.context_processors.operator_links",
+                "core.operations.context_processors.operator_links",
                 "django.template.context_processors.csp",
             ],
         },
@@ -149,7 +150,7 @@ SECURE_CSP = {
 
 # --- Database -------------------------------------------------------------------------------------
 # PostgreSQL everywhere. Unset, it is the embedded server that `make run`, `make test` and `make bench`
-# start (core/embedded.py); production sets DATABASE_URL.
+# start (core/devtools/embedded.py); production sets DATABASE_URL.
 EMBEDDED_POSTGRES_PORT = int(os.environ.get("EMBEDDED_POSTGRES_PORT", "55432"))
 DATABASE_URL = os.environ.get("DATABASE_URL", f"postgres://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/app")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -177,9 +178,9 @@ CACHES = {
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 # Redis brokers use the stock transport plus one fix, so a worker that loses Redis while holding countdown
-# or prefetched tasks reconnects instead of dying (core/redis_transport.py). None: from the URL's scheme
+# or prefetched tasks reconnects instead of dying (core/tasking/redis_transport.py). None: from the URL's scheme
 # (rediss:// too, so kombu's TLS checks, which key off the scheme, still apply).
-CELERY_BROKER_TRANSPORT = "core.redis_transport:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
+CELERY_BROKER_TRANSPORT = "core.tasking.redis_transport:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 # JSON only: a pickle message from anyone who can reach the broker would be code execution.
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -197,7 +198,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 210
 CELERY_TASK_TIME_LIMIT = 240
 # Redis redelivers an unacknowledged message after this long, which is how a task whose worker was killed
 # runs again: short, so it runs within 5 minutes, yet above every hard time limit and every countdown, or a
-# long task runs twice (core.checks enforces it for every registered task).
+# long task runs twice (core.tasking.checks enforces it for every registered task).
 CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "270"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
@@ -243,20 +244,23 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 # A lost broker connection cancels running tasks so they are redelivered, not acked into the void.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Every task message is checked before Celery reads it: an unreadable one becomes a dead letter instead of
-# killing the worker (core/message_guard.py).
-CELERY_WORKER_CONSUMER = "core.message_guard:GuardedConsumer"
+# killing the worker (core/tasking/message_guard.py).
+CELERY_WORKER_CONSUMER = "core.tasking.message_guard:GuardedConsumer"
 # Django's LOGGING configures every process, workers included.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Beat -----------------------------------------------------------------------------------------
 # Schedules live in the database (editable in admin); this subclass also records a heartbeat.
-CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatDatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "core.operations.beat:HeartbeatDatabaseScheduler"
 # Write schedule state after every sent task so a killed beat does not resend it on restart.
 CELERY_BEAT_SYNC_EVERY = 1
 # How often beat rereads the schedule, so admin edits take effect without a restart.
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+# The periodic tasks defined in code, by dotted path: core seeds beat's tables from them (core.tasking.schedules)
+# without importing the project package, which sits above it.
+PERIODIC_TASKS = "myproject.schedules.PERIODIC_TASKS"
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -285,7 +289,7 @@ EXCHANGE_RATES_URL = os.environ.get(
 # --- Sentry ---------------------------------------------------------------------------------------
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 if SENTRY_DSN:  # here, not in wsgi.py or a Celery signal, because web, workers and beat all load settings
-    from core.sentry import sentry_init
+    from core.operations.sentry import sentry_init
 
     sentry_init(
         dsn=SENTRY_DSN,
@@ -315,7 +319,7 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"task_context": {"()": "core.logging.TaskContextFilter"}},
+    "filters": {"task_context": {"()": "core.operations.logging.TaskContextFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(task_name)s %(task_id)s] %(message)s"},
         "json": {

@@ -1,23 +1,11 @@
-"""Top-level URLs."""
+"""Top-level URLs: sign-in and out, and each package's own urls module."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from core.metrics import metrics_view
-from core.views import healthz, healthz_system
-from finance.views import local_exchange_rates
 from myproject.views import SignOutView, favicon
-from notifications import views_staff as newsletters
-
-newsletter_urls = [
-    path("", newsletters.newsletter_list, name="list"),
-    path("send/", newsletters.newsletter_send, name="send"),
-    path("<int:pk>/", newsletters.newsletter_detail, name="detail"),
-    path("<int:pk>/progress/", newsletters.newsletter_progress_partial, name="progress"),
-    path("<int:pk>/cancel/", newsletters.newsletter_cancel, name="cancel"),
-]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list"), name="home"),
@@ -25,13 +13,9 @@ urlpatterns = [
     path("logout/", SignOutView.as_view(), name="logout"),
     path("favicon.ico", favicon),
     path("orders/", include("orders.urls")),
-    path("notifications/", include("notifications.urls")),
-    path("operations/", include("core.urls")),
-    path("newsletters/", include((newsletter_urls, "newsletters"))),
     path("imports/", include("accounts.urls")),
-    path("healthz", healthz, name="healthz"),
-    path("healthz/system", healthz_system, name="healthz_system"),
-    path("metrics", metrics_view, name="metrics"),
-    path("dev/exchange-rates.xml", local_exchange_rates, name="local_exchange_rates"),
+    path("", include("notifications.urls")),
+    path("", include("core.operations.urls")),
+    path("", include("finance.urls")),
     path("admin/", admin.site.urls),
 ]

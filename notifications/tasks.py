@@ -5,7 +5,7 @@ from datetime import date
 from celery import group
 from django.utils import timezone
 
-from core.tasking import BULK, load_or_skip, project_task
+from core.tasking.policy import BULK, load_or_skip, project_task
 from notifications import services
 from notifications.models import Newsletter
 

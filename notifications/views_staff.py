@@ -7,9 +7,9 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core import outbox
 from core.exceptions import ProjectError
-from core.views_operations import staff_only
+from core.operations.views import staff_only
+from core.tasking import outbox
 from notifications import services, tasks
 from notifications.models import Newsletter
 from notifications.selectors import newsletter_progress, subscribers_receiving_mail

@@ -1,5 +1,6 @@
 """Services for the order pipeline (validate → charge → confirm → update inventory): each step is safe to
-run twice, records its own domain failure on the order and raises ProjectError to stop the chain."""
+run twice, records its own domain failure on the order and raises ProjectError to stop the chain. The order's
+lifecycle is coded here alone: the charge step calls finance's services and records their outcome."""
 
 import logging
 from collections import Counter
@@ -12,6 +13,9 @@ from django.utils import timezone
 
 from core.exceptions import ProjectError
 from core.money import format_money
+from finance.models import Charge
+from finance.selectors import charge_for_order
+from finance.services import charge_begin, charge_collect, charge_request, charge_settle
 from orders.models import Order, Product
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,16 @@ def order_fail(*, order_id: int, reason: str) -> Order:
     return order
 
 
+def order_fail_after_step(*, order_id: int, step: str, task_id: str, error: BaseException) -> Order:
+    """A pipeline step's task failed for good: a domain failure keeps the reason its service gave, anything
+    else says which step gave up and where staff find it."""
+    if isinstance(error, ProjectError):
+        reason = str(error)
+    else:
+        reason = f"Step {step} could not complete and was handed to staff (task {task_id})."
+    return order_fail(order_id=order_id, reason=reason)
+
+
 def order_validate(*, order_id: int) -> Order:
     """Check the order has items and enough stock for each; a shortage fails the order with its reason."""
     with transaction.atomic():
@@ -65,9 +79,42 @@ def order_validate(*, order_id: int) -> Order:
     raise ProjectError(reason)
 
 
-def order_mark_paid(*, order: Order) -> None:
-    """Called inside the charge's transaction, with the order row locked; a payment that went through after
-    a decline clears the decline."""
+@transaction.atomic
+def order_charge_request(*, order: Order) -> Charge:
+    """The Charge button: the order's pending charge for its current total, for `orders.charge_order` to run."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    return charge_request(order_id=order.pk, amount=order.total)
+
+
+def order_charge(*, order_id: int) -> Charge:
+    """Charge the order once, whatever the retries, redeliveries and concurrent runs, and record paid or failed.
+
+    The order row lock serialises runs on our side while finance finds or creates the charge (its partial
+    unique constraint backs it); the charge's idempotency key makes the gateway debit once even when two runs
+    both call it. Transient gateway errors propagate for the task to retry; a decline is final and fails the
+    order."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+        charge = charge_for_order(order_id=order_id)
+        if order.status == Order.Status.FAILED and charge is not None and charge.status == Charge.Status.FAILED:
+            raise ProjectError(charge.failure_reason)  # a redelivery of the declined run: do not charge again
+        charge = charge_begin(order_id=order_id, amount=order.total)
+        if charge.status == Charge.Status.SUCCEEDED:
+            _order_mark_paid(order)
+            return charge
+    outcome = charge_collect(charge=charge, customer_reference=f"customer-{order.customer_id}")
+    with transaction.atomic():  # the charge and the order record the outcome together
+        order = Order.objects.select_for_update().get(pk=order_id)
+        charge = charge_settle(outcome=outcome)
+        if charge.status == Charge.Status.SUCCEEDED:
+            _order_mark_paid(order)
+            return charge
+        order_fail(order_id=order_id, reason=charge.failure_reason)
+    raise ProjectError(charge.failure_reason)
+
+
+def _order_mark_paid(order: Order) -> None:
+    """With the order row locked; a payment that went through after a decline clears the decline."""
     if order.status in {Order.Status.NEW, Order.Status.VALIDATED, Order.Status.FAILED}:
         order.status = Order.Status.PAID
         order.failure_reason = ""

@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django_celery_results.models import TaskResult
 from redis.exceptions import RedisError
 
-from core.health import worker_alive
 from core.models import DeadLetter, OutboxMessage
 from core.money import format_money
+from core.operations.health import worker_alive
 from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
@@ -75,7 +75,7 @@ def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
             return "lost", f"{result.worker} stopped", 0
         return "running", "", 0
     if result.status == "RETRY":
-        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.ProjectTask.retry
+        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.policy.ProjectTask.retry
         return "retrying", _task_error(result.result), retries
     if result.status == "FAILURE":
         return "failed", _task_error(result.result), 0
@@ -94,7 +94,7 @@ def invoice_job(*, order: Order) -> JobState:
 
 
 def charge_job(*, order: Order) -> JobState:
-    charge = charge_for_order(order=order)
+    charge = charge_for_order(order_id=order.pk)
     if charge is None:
         return JobState("charge", "Payment", "idle", "not charged")
     label = f"Payment {format_money(charge.amount, charge.currency)}"
@@ -102,7 +102,7 @@ def charge_job(*, order: Order) -> JobState:
         return JobState("charge", label, "done", "charged")
     if charge.status == Charge.Status.FAILED:
         return JobState("charge", label, "failed", charge.failure_reason)
-    state, detail, retries = task_progress(task_name="finance.charge_customer", object_id=order.pk)
+    state, detail, retries = task_progress(task_name="orders.charge_order", object_id=order.pk)
     if state == "queued" and charge.status == Charge.Status.PROCESSING:
         state = "running"  # started by the pipeline's chain, whose task id is not an outbox id
     return JobState("charge", label, state, detail, retries=retries)
@@ -115,7 +115,7 @@ def pipeline_job(*, order: Order) -> JobState:
     """Each step's state comes from the fact its service records on the order or its charge."""
     if order.pipeline_queued_at is None:
         return JobState("pipeline", "Full pipeline", "idle", "not started")
-    charge = charge_for_order(order=order)
+    charge = charge_for_order(order_id=order.pk)
     passed = [
         charge is not None or order.status not in {Order.Status.NEW, Order.Status.FAILED},
         charge is not None and charge.status == Charge.Status.SUCCEEDED,

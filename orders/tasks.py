@@ -2,9 +2,7 @@
 
 from celery import chain
 
-from core.exceptions import ProjectError
-from core.tasking import BULK_LONG, DEFAULT, EMAIL, load_or_skip, project_task
-from finance.tasks import charge_customer
+from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, REMOTE_CALL, load_or_skip, project_task
 from orders import pipeline, services
 from orders.models import Order
 
@@ -20,7 +18,7 @@ def start_pipeline(order_id: int) -> None:
     """Validate → charge → confirm → update inventory; a failing step stops the chain and fails the order."""
     steps = [
         validate_order.si(order_id),
-        charge_customer.si(order_id),
+        charge_order.si(order_id),
         send_order_confirmation.si(order_id),
         update_inventory.si(order_id),
     ]
@@ -31,6 +29,14 @@ def start_pipeline(order_id: int) -> None:
 def validate_order(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_validate(order_id=order_id)
+
+
+# Calls finance's charge service in this task rather than chaining a finance task: the order's app records the
+# outcome on the order in the same call, so a step is one idempotent task and no app imports another's tasks.
+@project_task("orders.charge_order", REMOTE_CALL, ignore_result=False)
+def charge_order(order_id: int) -> None:
+    if load_or_skip(Order, order_id):
+        pipeline.order_charge(order_id=order_id)
 
 
 @project_task("orders.send_order_confirmation", EMAIL)
@@ -49,14 +55,9 @@ def update_inventory(order_id: int) -> None:
 @project_task("orders.record_pipeline_failure", DEFAULT, autoretry_for=())
 def record_pipeline_failure(request, exc, traceback) -> None:
     """Error callback of every pipeline step; Celery calls it in the failing worker, after the last retry,
-    with the step's request. Domain failures keep the reason their service recorded."""
-    reason = (
-        str(exc)
-        if isinstance(exc, ProjectError)
-        else (f"Step {request.task} could not complete and was handed to staff (task {request.id}).")
-    )
+    with the step's request."""
     if load_or_skip(Order, request.args[0]):
-        pipeline.order_fail(order_id=request.args[0], reason=reason)
+        pipeline.order_fail_after_step(order_id=request.args[0], step=request.task, task_id=request.id, error=exc)
 
 
 @project_task("orders.cleanup_expired_carts", BULK_LONG)

@@ -9,11 +9,9 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core import outbox
 from core.exceptions import ProjectError
 from core.money import format_money
-from finance import services as finance_services
-from finance import tasks as finance_tasks
+from core.tasking import outbox
 from orders import pipeline, services, tasks
 from orders.models import Order
 from orders.selectors import order_jobs, order_lines, orders_visible_to
@@ -62,10 +60,10 @@ def order_send_invoice(request, pk: int):
 @require_POST
 def order_charge(request, pk: int):
     def request_charge(order):
-        charge = finance_services.charge_request(order=order)
+        charge = pipeline.order_charge_request(order=order)
         return f"Payment of {format_money(charge.amount, charge.currency)} queued."
 
-    return _start_job(request, pk, finance_tasks.charge_customer, request_charge)
+    return _start_job(request, pk, tasks.charge_order, request_charge)
 
 
 @login_required

@@ -22,8 +22,8 @@ from tests.support.processes import shared_worker, stop_shared
 # metrics counters or cached sessions.
 APP_STATE_KEY_PATTERNS = (
     f"{SimulatedGateway.LEDGER_PREFIX}:*",
-    "lock:*",  # core.locks.nonoverlapping
-    "metrics:*",  # core.metrics
+    "lock:*",  # core.tasking.locks.nonoverlapping
+    "metrics:*",  # core.operations.metrics
     cache.make_key("*"),
 )
 
@@ -103,6 +103,17 @@ def instant_gateway(settings):
     settings.PAYMENT_GATEWAY_LATENCY_MS = 0
     settings.PAYMENT_GATEWAY_FAILURE_RATE = 0.0
     return settings
+
+
+@pytest.fixture
+def lost_responses(settings):
+    """Switch to LostResponsesGateway; set `.lost` to how many responses to lose."""
+    from tests.finance.gateways import LostResponsesGateway
+
+    settings.PAYMENT_GATEWAY_CLASS = "tests.finance.gateways.LostResponsesGateway"
+    LostResponsesGateway.lost = 0
+    LostResponsesGateway.keys_sent = []
+    return LostResponsesGateway
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts import services, tasks
 from accounts.models import Contact, ContactImport
-from core.locks import nonoverlapping
 from core.models import DeadLetter
+from core.tasking.locks import nonoverlapping
 from tests.accounts.csv_files import contacts_csv, generated_rows
 from tests.accounts.factories import ContactImportFactory
 

@@ -53,13 +53,13 @@ def test_a_stopped_worker_hands_a_long_task_back_and_exits_by_itself(staff, heal
             "--verbosity",
             "0",
             "-c",
-            "from finance.models import Charge; from finance.tasks import charge_customer; "
+            "from finance.models import Charge; from orders.tasks import charge_order; "
             "from orders.models import Order; "
             "order = Order.objects.exclude(pk__in=Charge.objects.values('order_id')).order_by('pk').first(); "
-            f"print(charge_customer.apply_async((order.pk,), queue='{QUEUE}').id)",
+            f"print(charge_order.apply_async((order.pk,), queue='{QUEUE}').id)",
         ).strip()
         wait_for(
-            lambda: f"finance.charge_customer[{task_id}] received" in logs(worker),
+            lambda: f"orders.charge_order[{task_id}] received" in logs(worker),
             30,
             "the task never reached the worker",
         )

@@ -4,7 +4,13 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-READERS = ["myproject/settings.py", "gunicorn.conf.py", "core/flower.py", "core/probes.py", "core/health.py"]
+READERS = [
+    "myproject/settings.py",
+    "gunicorn.conf.py",
+    "core/operations/flower.py",
+    "core/operations/probes.py",
+    "core/operations/health.py",
+]
 
 
 def variables_read() -> set[str]:

@@ -3,7 +3,7 @@ metrics token) the state of the whole system."""
 
 import pytest
 
-from core.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
+from core.operations.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
 from tests.factories import StaffFactory, UserFactory
 
 # A Redis of each test's own: the suite's workers and beat, which may be running, write no heartbeats and

@@ -1,10 +1,10 @@
-"""core.locks with Redis out of reach: the job is retried, neither run unguarded nor failed for good."""
+"""core.tasking.locks with Redis out of reach: the job is retried, neither run unguarded nor failed for good."""
 
 import pytest
 
-from core.locks import nonoverlapping
 from core.redis import redis_client
-from core.tasking import TRANSIENT_ERRORS
+from core.tasking.locks import nonoverlapping
+from core.tasking.policy import TRANSIENT_ERRORS
 from tests.support.embedded import free_port
 
 

@@ -1,8 +1,8 @@
 import pytest
 from django_celery_results.models import TaskResult
 
-from core.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
 from core.models import DeadLetter, OutboxMessage
+from core.operations.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
 from core.redis import redis_client
 from tests.factories import StaffFactory, UserFactory
 

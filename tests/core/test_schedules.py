@@ -3,7 +3,7 @@
 import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from core.schedules import SEEDED_MARK, periodic_tasks_sync
+from core.tasking.schedules import SEEDED_MARK, periodic_tasks_sync
 from myproject.schedules import PERIODIC_TASKS
 from tests.factories import StaffFactory
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.apps import apps
 from django.utils.module_loading import autodiscover_modules
 
-from core.tasking import TRANSIENT_ERRORS
+from core.tasking.policy import TRANSIENT_ERRORS
 from myproject.celery import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,4 +1,4 @@
-"""Fixtures for finance tests: a local HTTP server for exchange-rate feeds, a gateway that loses responses."""
+"""Fixtures for finance tests: a local HTTP server for exchange-rate feeds."""
 
 import pytest
 
@@ -11,14 +11,3 @@ def feed_server(settings):
     settings.EXCHANGE_RATES_URL = server.url
     yield server
     server.stop()
-
-
-@pytest.fixture
-def lost_responses(settings):
-    """Switch to LostResponsesGateway; set `.lost` to how many responses to lose."""
-    from tests.finance.gateways import LostResponsesGateway
-
-    settings.PAYMENT_GATEWAY_CLASS = "tests.finance.gateways.LostResponsesGateway"
-    LostResponsesGateway.lost = 0
-    LostResponsesGateway.keys_sent = []
-    return LostResponsesGateway

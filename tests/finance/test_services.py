@@ -1,9 +1,7 @@
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from core.exceptions import ProjectError
@@ -13,7 +11,6 @@ from finance.selectors import charge_for_order
 from orders.models import Order
 from tests.factories import OrderFactory, ProductFactory
 from tests.finance.factories import PaidChargeFactory
-from tests.finance.gateways import debits_of
 from tests.support.feeds import ECB_FEED
 
 pytestmark = pytest.mark.django_db
@@ -22,95 +19,42 @@ pytestmark = pytest.mark.django_db
 def test_charge_request_creates_a_pending_charge_for_the_order_total():
     order = OrderFactory()  # 2 × 10.00 + 1 × 5.50
 
-    charge = services.charge_request(order=order)
+    charge = services.charge_request(order_id=order.pk, amount=order.total)
 
     assert charge.status == Charge.Status.PENDING
     assert (charge.amount, charge.currency) == (Decimal("25.50"), "EUR")
-    assert charge.idempotency_key and charge_for_order(order=order) == charge
-    assert services.charge_request(order=order) == charge  # asking twice queues nothing new
+    assert charge.idempotency_key and charge_for_order(order_id=order.pk) == charge
+    assert services.charge_request(order_id=order.pk, amount=order.total) == charge  # asking twice queues nothing new
 
 
 def test_charge_request_refuses_a_paid_order():
     charge = PaidChargeFactory()
 
     with pytest.raises(ProjectError, match="already paid"):
-        services.charge_request(order=charge.order)
-
-
-def test_charge_execute_debits_once_and_marks_the_order_paid(instant_gateway):
-    order = OrderFactory()
-
-    charge = services.charge_execute(order_id=order.pk)
-    again = services.charge_execute(order_id=order.pk)
-
-    assert again.pk == charge.pk and charge.status == Charge.Status.SUCCEEDED
-    assert charge.gateway_reference.startswith("sim_") and charge.succeeded_at is not None
-    assert [debit["idempotency_key"] for debit in debits_of(order)] == [charge.idempotency_key]
-    order.refresh_from_db()
-    assert order.status == Order.Status.PAID
-
-
-def test_a_lost_response_is_retried_with_the_same_key_and_debits_once(lost_responses):
-    order = OrderFactory()
-    lost_responses.lost = 1
-
-    with pytest.raises(ConnectionError):
-        services.charge_execute(order_id=order.pk)
-    charge = services.charge_execute(order_id=order.pk)
-
-    assert charge.status == Charge.Status.SUCCEEDED and charge.attempts == 2
-    assert lost_responses.keys_sent == [charge.idempotency_key] * 2
-    assert len(debits_of(order)) == 1
-
-
-def test_a_declined_charge_is_final_and_fails_the_order(instant_gateway):
-    order = OrderFactory(items=[(ProductFactory(price=Decimal("20000.00")), 1)])
-
-    with pytest.raises(ProjectError, match="declined"):
-        services.charge_execute(order_id=order.pk)
-
-    charge = charge_for_order(order=order)
-    assert charge.status == Charge.Status.FAILED
-    assert charge.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
-    order.refresh_from_db()
-    assert order.status == Order.Status.FAILED and "declined" in order.failure_reason
-    assert debits_of(order) == []
-    with pytest.raises(ProjectError, match="declined"):  # a redelivery does not try again
-        services.charge_execute(order_id=order.pk)
-    assert Charge.objects.filter(order=order).count() == 1
+        services.charge_request(order_id=charge.order_id, amount=charge.amount)
 
 
 def test_an_order_without_items_has_nothing_to_charge():
     order = OrderFactory(items=[])
 
     with pytest.raises(ProjectError, match="nothing to charge"):
-        services.charge_request(order=order)
+        services.charge_request(order_id=order.pk, amount=order.total)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_runs_make_one_charge_and_one_debit(instant_gateway):
-    instant_gateway.PAYMENT_GATEWAY_LATENCY_MS = 50  # widen the window in which runs overlap
-    order = OrderFactory()
-    start = threading.Barrier(10)
-    outcomes = []
+def test_a_decline_is_returned_and_settled_on_the_charge_and_the_order_is_left_to_its_app(instant_gateway):
+    # given an order above the card's limit, its charge begun
+    order = OrderFactory(items=[(ProductFactory(price=Decimal("20000.00")), 1)])
+    charge = services.charge_begin(order_id=order.pk, amount=order.total)
 
-    def run():
-        start.wait()
-        try:
-            outcomes.append(services.charge_execute(order_id=order.pk).pk)
-        finally:
-            connection.close()
+    # when finance collects it and settles the answer
+    outcome = services.charge_collect(charge=charge, customer_reference="customer-1")
+    settled = services.charge_settle(outcome=outcome)
 
-    threads = [threading.Thread(target=run) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert len(outcomes) == 10 and len(set(outcomes)) == 1
-    charge = Charge.objects.get(order=order)
-    assert charge.status == Charge.Status.SUCCEEDED
-    assert len(debits_of(order)) == 1
+    # then the outcome says why, the charge keeps it, and finance wrote nothing on the order
+    assert not outcome.paid and outcome.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
+    assert settled.status == Charge.Status.FAILED and settled.failure_reason == outcome.failure_reason
+    order.refresh_from_db()
+    assert order.status == Order.Status.NEW and order.failure_reason == ""
 
 
 def test_exchange_rates_are_stored_with_the_feed_date(feed_server):

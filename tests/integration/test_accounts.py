@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts import selectors, services, tasks
 from accounts.models import Contact
-from core.outbox import enqueue
+from core.tasking.outbox import enqueue
 from tests.accounts.csv_files import contacts_csv, generated_rows, upload
 from tests.accounts.factories import ContactFactory
 from tests.factories import StaffFactory

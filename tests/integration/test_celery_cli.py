@@ -33,7 +33,7 @@ def test_inspect_registered_lists_every_project_task(live_worker):
     assert project_tasks <= registered
     assert {
         "orders.send_invoice_email",
-        "finance.charge_customer",
+        "orders.charge_order",
         "notifications.send_daily_digest",
         "accounts.import_contacts",
     } <= registered

@@ -17,8 +17,8 @@ import yaml
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from core.health import queue_depths
 from core.models import OutboxMessage
+from core.operations.health import queue_depths
 from myproject.celery import app
 from tests.factories import OrderFactory
 from tests.support.embedded import free_port
@@ -59,7 +59,7 @@ def option(service: str, flag: str) -> str:
 
 def probe(kind: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "core.probes", kind],
+        [sys.executable, "-m", "core.operations.probes", kind],
         cwd=ROOT,
         env=process_env(**env),
         capture_output=True,

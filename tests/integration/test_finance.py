@@ -9,9 +9,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.outbox import enqueue
-from finance import services, tasks
+from core.tasking.outbox import enqueue
+from finance import tasks
 from finance.models import Charge, ExchangeRate
+from orders import pipeline
+from orders import tasks as order_tasks
 from orders.models import Order
 from tests.factories import OrderFactory
 from tests.finance.factories import PaidChargeFactory
@@ -26,8 +28,8 @@ def test_a_queued_charge_is_executed_once_by_the_worker(live_worker):
     order = OrderFactory()
 
     with transaction.atomic():
-        charge = services.charge_request(order=order)
-        task_ids = [enqueue(tasks.charge_customer, order.pk) for _ in range(2)]  # a double click
+        charge = pipeline.order_charge_request(order=order)
+        task_ids = [enqueue(order_tasks.charge_order, order.pk) for _ in range(2)]  # a double click
 
     wait_until(
         lambda: Charge.objects.get(pk=charge.pk).status == Charge.Status.SUCCEEDED,
@@ -37,7 +39,7 @@ def test_a_queued_charge_is_executed_once_by_the_worker(live_worker):
     )
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     wait_until(
-        lambda: all(f"finance.charge_customer[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
+        lambda: all(f"orders.charge_order[{task_id}] succeeded" in live_worker.output() for task_id in task_ids),
         30,
         "second delivery never ran",
         live_worker,

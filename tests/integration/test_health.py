@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from core.health import system_report
+from core.operations.health import system_report
 from tests.support.processes import start_worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

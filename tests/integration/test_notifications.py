@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 import pytest
 from django.db import transaction
 
-from core.outbox import enqueue
+from core.tasking.outbox import enqueue
 from notifications import selectors, services, tasks
 from notifications.models import Delivery, Newsletter, Subscriber
 from tests.factories import StaffFactory

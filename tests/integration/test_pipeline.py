@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from core.models import DeadLetter
-from core.outbox import enqueue
+from core.tasking.outbox import enqueue
 from finance.models import Charge
 from orders import tasks
 from orders.models import Customer, Order, Product

@@ -106,4 +106,4 @@ def send_to_observed(private_broker_url):
 @pytest.fixture(autouse=True)
 def metrics_recording_on(monkeypatch):
     """A test that made Redis unreachable must not pause recording for the next one."""
-    monkeypatch.setattr("core.metrics._recording_paused_until", 0.0)
+    monkeypatch.setattr("core.operations.metrics._recording_paused_until", 0.0)

@@ -39,7 +39,7 @@ def test_worker_logs_are_json_carrying_task_id_and_name(observed_worker, send_to
 def test_the_id_a_click_logs_is_the_id_on_the_worker_s_lines(client, live_worker, mailsink, caplog):
     order = OrderFactory()
     client.force_login(order.customer.user)
-    caplog.set_level(logging.INFO, logger="core.outbox")
+    caplog.set_level(logging.INFO, logger="core.tasking.outbox")
 
     client.post(f"/orders/{order.pk}/send-invoice/")
 

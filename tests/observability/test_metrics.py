@@ -143,7 +143,7 @@ def test_a_retry_after_a_transient_error_is_counted(client, metrics_token, proce
 @pytest.mark.django_db
 def test_pages_answer_while_the_metrics_redis_is_unreachable(client, metrics_token, monkeypatch):
     unreachable = redis.Redis(port=free_port(), socket_connect_timeout=2)
-    monkeypatch.setattr("core.metrics.redis_client", lambda: unreachable)
+    monkeypatch.setattr("core.operations.metrics.redis_client", lambda: unreachable)
 
     responses = [client.get("/login/") for _ in range(3)]
     scraped = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")

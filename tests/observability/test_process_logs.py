@@ -49,7 +49,7 @@ def test_the_mail_sink_prints_its_start_and_one_line_a_message(process_logs, tmp
     port = free_port()
     sink = ManagedProcess(
         "mailsink-lines",
-        [sys.executable, "-m", "core.mailsink", "--port", str(port), "--dir", str(tmp_path)],
+        [sys.executable, "-m", "core.devtools.mailsink", "--port", str(port), "--dir", str(tmp_path)],
         process_env(),
         process_logs,
     )

@@ -1,8 +1,12 @@
+import threading
+from decimal import Decimal
+
 import pytest
+from django.db import connection
 
 from core.exceptions import ProjectError
 from finance.models import Charge
-from finance.tasks import charge_customer
+from finance.selectors import charge_for_order
 from orders import pipeline, tasks
 from orders.models import Order
 from tests.factories import OrderFactory, ProductFactory
@@ -32,7 +36,7 @@ def test_a_failed_order_may_be_queued_again():
 def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(eager, instant_gateway, mailsink):
     product = ProductFactory(stock=4)
     order = OrderFactory(items=[(product, 1)])
-    charge_customer.apply(args=[order.pk])
+    tasks.charge_order.apply(args=[order.pk])
 
     pipeline.pipeline_request(order=order)
     tasks.start_pipeline.apply(args=[order.pk])
@@ -40,6 +44,75 @@ def test_an_order_paid_with_the_charge_button_runs_on_without_a_second_charge(ea
     order.refresh_from_db()
     assert order.status == Order.Status.FULFILLED
     assert Charge.objects.filter(order=order).count() == 1
+    assert len(debits_of(order)) == 1
+
+
+def test_order_charge_debits_once_and_marks_the_order_paid(instant_gateway):
+    order = OrderFactory()
+
+    charge = pipeline.order_charge(order_id=order.pk)
+    again = pipeline.order_charge(order_id=order.pk)
+
+    assert again.pk == charge.pk and charge.status == Charge.Status.SUCCEEDED
+    assert charge.gateway_reference.startswith("sim_") and charge.succeeded_at is not None
+    assert [debit["idempotency_key"] for debit in debits_of(order)] == [charge.idempotency_key]
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_a_lost_response_is_retried_with_the_same_key_and_debits_once(lost_responses):
+    order = OrderFactory()
+    lost_responses.lost = 1
+
+    with pytest.raises(ConnectionError):
+        pipeline.order_charge(order_id=order.pk)
+    charge = pipeline.order_charge(order_id=order.pk)
+
+    assert charge.status == Charge.Status.SUCCEEDED and charge.attempts == 2
+    assert lost_responses.keys_sent == [charge.idempotency_key] * 2
+    assert len(debits_of(order)) == 1
+
+
+def test_a_declined_charge_is_final_and_fails_the_order(instant_gateway):
+    order = OrderFactory(items=[(ProductFactory(price=Decimal("20000.00")), 1)])
+
+    with pytest.raises(ProjectError, match="declined"):
+        pipeline.order_charge(order_id=order.pk)
+
+    charge = charge_for_order(order_id=order.pk)
+    assert charge.status == Charge.Status.FAILED
+    assert charge.failure_reason == "The card was declined: 20000.00 EUR is above its limit."
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED and "declined" in order.failure_reason
+    assert debits_of(order) == []
+    with pytest.raises(ProjectError, match="declined"):  # a redelivery does not try again
+        pipeline.order_charge(order_id=order.pk)
+    assert Charge.objects.filter(order=order).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_runs_make_one_charge_and_one_debit(instant_gateway):
+    instant_gateway.PAYMENT_GATEWAY_LATENCY_MS = 50  # widen the window in which runs overlap
+    order = OrderFactory()
+    start = threading.Barrier(10)
+    outcomes = []
+
+    def run():
+        start.wait()
+        try:
+            outcomes.append(pipeline.order_charge(order_id=order.pk).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes) == 10 and len(set(outcomes)) == 1
+    charge = Charge.objects.get(order=order)
+    assert charge.status == Charge.Status.SUCCEEDED
     assert len(debits_of(order)) == 1
 
 
@@ -131,5 +204,5 @@ def test_a_step_that_gives_up_fails_the_order_through_the_error_callback(eager, 
 
     order.refresh_from_db()
     assert order.status == Order.Status.FAILED
-    assert "finance.charge_customer could not complete" in order.failure_reason
+    assert "orders.charge_order could not complete" in order.failure_reason
     assert mailsink.to(order.customer.email) == []

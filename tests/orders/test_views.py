@@ -8,8 +8,8 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from core.health import WORKER_KEY_PREFIX
 from core.models import DeadLetter, OutboxMessage
+from core.operations.health import WORKER_KEY_PREFIX
 from core.redis import redis_client
 from finance.models import Charge
 from orders.models import Invoice, Order
@@ -186,7 +186,7 @@ def test_charge_click_creates_a_pending_charge_and_enqueues_it_after_commit(clie
         response = client.post(f"/orders/{order.pk}/charge/", HTTP_HX_REQUEST="true")
 
     [message] = OutboxMessage.objects.all()
-    assert message.task_name == "finance.charge_customer" and message.args == [order.pk] and len(callbacks) == 1
+    assert message.task_name == "orders.charge_order" and message.args == [order.pk] and len(callbacks) == 1
     assert Charge.objects.get(order=order).status == Charge.Status.PENDING
     page = response.content.decode()
     assert 'id="job-charge" data-state="queued"' in page

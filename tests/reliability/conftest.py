@@ -7,7 +7,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
 
-from core.mailsink import MailSink
+from core.devtools.mailsink import MailSink
 from tests.support import embedded
 
 

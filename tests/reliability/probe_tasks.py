@@ -6,7 +6,7 @@ import time
 from celery import shared_task
 
 from core.redis import redis_client
-from core.tasking import ProjectTask
+from core.tasking.policy import ProjectTask
 from tests.reliability.probe_runs import RUNS_KEY, STARTED_KEY
 
 

@@ -138,7 +138,7 @@ def test_flower_refuses_missing_and_wrong_credentials(process_logs):
     port = free_port()
     flower = ManagedProcess(
         "flower",
-        [sys.executable, "-m", "core.flower"],
+        [sys.executable, "-m", "core.operations.flower"],
         process_env(
             FLOWER_BASIC_AUTH="ops:correct-horse-battery",
             FLOWER_PORT=str(port),

@@ -12,8 +12,8 @@ import redis
 from django.db import transaction
 from kombu import Connection, Queue
 
-from core import outbox
 from core.models import OutboxMessage
+from core.tasking import outbox
 from orders import tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory

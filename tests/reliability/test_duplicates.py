@@ -5,10 +5,10 @@ import pytest
 from celery import group
 from django.db import transaction
 
-from finance import services as finance_services
-from finance import tasks as finance_tasks
 from finance.models import Charge
 from notifications import tasks as notification_tasks
+from orders import pipeline
+from orders import tasks as order_tasks
 from tests.factories import OrderFactory
 from tests.finance.gateways import debits_of
 from tests.notifications.factories import SubscriberFactory
@@ -24,12 +24,12 @@ def test_ten_concurrent_charges_of_one_order_debit_once(live_worker):
     # given an order with a pending charge
     order = OrderFactory()
     with transaction.atomic():
-        finance_services.charge_request(order=order)
+        pipeline.order_charge_request(order=order)
 
     # when ten charge tasks for it are delivered at once
     task_ids = [
         result.id
-        for result in group(finance_tasks.charge_customer.si(order.pk) for _ in range(CONCURRENT_CHARGES))
+        for result in group(order_tasks.charge_order.si(order.pk) for _ in range(CONCURRENT_CHARGES))
         .apply_async()
         .results
     ]

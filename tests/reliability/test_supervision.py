@@ -18,12 +18,12 @@ READY_TIMEOUT_SECONDS = 240
 
 
 def bulk_worker_main_pid(stack_pid: int) -> int | None:
-    """The bulk worker's main process: the Celery process core.supervise started (its pool children share its
+    """The bulk worker's main process: the Celery process core.devtools.supervise started (its pool children share its
     command line but not its parent)."""
     for process in psutil.Process(stack_pid).children(recursive=True):
         try:
             command, parent = process.cmdline(), process.parent()
-            if "bulk@%h" in command and parent is not None and "core.supervise" in parent.cmdline():
+            if "bulk@%h" in command and parent is not None and "core.devtools.supervise" in parent.cmdline():
                 return process.pid
         except psutil.NoSuchProcess:
             continue

@@ -8,11 +8,9 @@ import psutil
 import pytest
 from django.db import transaction
 
-from core import outbox
-from finance import services as finance_services
-from finance import tasks as finance_tasks
+from core.tasking import outbox
 from finance.models import Charge
-from orders import tasks
+from orders import pipeline, tasks
 from orders.models import Invoice, Order
 from tests.factories import OrderFactory
 from tests.finance.gateways import debits_of
@@ -33,8 +31,8 @@ def enqueue_invoices_and_charges(count: int) -> list[int]:
     orders = [OrderFactory() for _ in range(count)]
     with transaction.atomic():
         for order in orders:
-            finance_services.charge_request(order=order)
-            outbox.enqueue(finance_tasks.charge_customer, order.pk)
+            pipeline.order_charge_request(order=order)
+            outbox.enqueue(tasks.charge_order, order.pk)
             outbox.enqueue(tasks.send_invoice_email, order.pk)
     return [order.pk for order in orders]
 

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.db import transaction
 
-from core import outbox
+from core.tasking import outbox
 from orders import services, tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from core.embedded import EmbeddedPostgres, EmbeddedValkey
-from core.mailsink import start_mailsink
+from core.devtools.embedded import EmbeddedPostgres, EmbeddedValkey
+from core.devtools.mailsink import start_mailsink
 
 _started: list = []
 mail_sink = None

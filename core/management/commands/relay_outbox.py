@@ -1,43 +1,5 @@
-"""Publishes outbox messages whose on-commit publish failed (the broker was down at commit time)."""
+"""`manage.py relay_outbox`: the outbox relay, kept with the rest of the task plumbing."""
 
-import logging
-import signal
-import time
+from core.tasking.relay import RelayOutboxCommand as Command
 
-from django.core.management.base import BaseCommand
-
-from core import outbox
-
-logger = logging.getLogger(__name__)
-
-PURGE_EVERY_SECONDS = 3600
-
-
-class Command(BaseCommand):
-    help = "Relay unpublished outbox messages to the broker until stopped."
-
-    def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds when idle")
-        parser.add_argument("--once", action="store_true", help="relay what is pending, then exit")
-
-    def handle(self, *args, interval: float, once: bool, **options):
-        self.running = True
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        last_purge = 0.0
-        logger.info("outbox relay started")
-        while self.running:
-            sent = outbox.relay_pending()
-            if sent:
-                logger.info("relayed %d outbox message(s)", sent)
-            if once and not sent:
-                break
-            if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
-                outbox.purge_published()
-                last_purge = time.monotonic()
-            if not sent:
-                time.sleep(interval)
-        logger.info("outbox relay stopped")
-
-    def stop(self, *_):
-        self.running = False
+__all__ = ["Command"]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from celery import bootsteps
+from celery import current_app as app
 from django.conf import settings
 from django.db import connection
 
@@ -92,8 +93,6 @@ def worker_queues() -> dict[str, list[str]]:
 
 
 def queue_depths() -> dict[str, int]:
-    from myproject.celery import app
-
     depths = {}
     # One connection attempt: a probe reports a down broker at once instead of retrying it (kombu's default).
     options = {**app.conf.broker_transport_options, "max_retries": 0}
@@ -123,8 +122,6 @@ def web_health() -> bool:
 def system_report() -> tuple[bool, dict]:
     """Everything an operator checks first; healthy only when every part answers and every queue has a
     consumer."""
-    from myproject.celery import app
-
     report: dict = {"failed": []}
 
     def check(name, probe):

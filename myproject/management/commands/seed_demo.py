@@ -1,10 +1,11 @@
-"""Creates demo data and the admin account; safe to run again (it only tops up what is missing)."""
+"""Creates demo data and the admin account; safe to run again (it only tops up what is missing). It lives in
+the project package, the one place that knows every app, so `core` stays below the apps it serves."""
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
-from core.management.commands.runstack import local_secrets
+from core.devtools.runstack import local_secrets
 from notifications.services import subscribers_demo_create
 from orders.services import demo_orders_create
 

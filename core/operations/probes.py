@@ -1,4 +1,4 @@
-"""Container liveness probes: `python -m core.probes web|worker|beat|flower|relay` exits 0 while it lives."""
+"""Container liveness probes: `python -m core.operations.probes web|worker|beat|flower|relay` exits 0 while it lives."""
 
 import json
 import os
@@ -75,7 +75,7 @@ def relay() -> str | None:
 
 
 def _fresh(process: str, max_age: float) -> str | None:
-    from core.health import heartbeat_file
+    from core.operations.health import heartbeat_file
 
     path = heartbeat_file(process)
     try:
@@ -98,7 +98,7 @@ PROBES = {"web": web, "worker": worker, "beat": beat, "flower": flower, "relay":
 
 def main() -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in PROBES:
-        sys.exit(f"usage: python -m core.probes {'|'.join(PROBES)}")
+        sys.exit(f"usage: python -m core.operations.probes {'|'.join(PROBES)}")
     failure = PROBES[sys.argv[1]]()
     if failure:
         sys.exit(failure)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import cache, partial
 
 from celery import Task
+from celery import current_app as app
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,7 +14,6 @@ from kombu.exceptions import OperationalError
 from kombu.pools import producers
 
 from core.models import OutboxMessage
-from myproject.celery import app
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from core.health import system_report, web_health
-from core.metrics import bearer_token_refusal
+from core.operations.health import system_report, web_health
+from core.operations.metrics import bearer_token_refusal
 
 
 @never_cache

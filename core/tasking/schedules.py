@@ -1,4 +1,4 @@
-"""Seeds django-celery-beat's tables from myproject.schedules.PERIODIC_TASKS.
+"""Seeds django-celery-beat's tables from the periodic tasks defined in code, found by settings.PERIODIC_TASKS.
 
 A missing row is created; an existing row is left as admin edited it; a row seeded earlier whose entry
 was removed from code is deleted, so it cannot keep firing. Seeded rows are marked by their description."""
@@ -6,23 +6,23 @@ was removed from code is deleted, so it cannot keep firing. Seeded rows are mark
 from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-from myproject.schedules import PERIODIC_TASKS
 
 SEEDED_MARK = "Seeded from myproject/schedules.py"
 
 
 @transaction.atomic
 def periodic_tasks_sync() -> dict[str, list[str]]:
+    periodic_tasks = import_string(settings.PERIODIC_TASKS)
     created, removed = [], []
-    for name, entry in PERIODIC_TASKS.items():
+    for name, entry in periodic_tasks.items():
         if PeriodicTask.objects.filter(name=name).exists():
             continue
         crontab = crontab_schedule_for(entry["schedule"])
         PeriodicTask.objects.create(name=name, task=entry["task"], crontab=crontab, description=SEEDED_MARK)
         created.append(name)
-    stale = PeriodicTask.objects.filter(description=SEEDED_MARK).exclude(name__in=PERIODIC_TASKS)
+    stale = PeriodicTask.objects.filter(description=SEEDED_MARK).exclude(name__in=periodic_tasks)
     removed = list(stale.values_list("name", flat=True))
     stale.delete()
     return {"created": created, "removed": removed}

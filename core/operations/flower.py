@@ -1,6 +1,6 @@
 """Starts Flower, and refuses to without FLOWER_BASIC_AUTH: task arguments are customer data.
 
-Usage: python -m core.flower [extra flower options]; replaces itself with Flower so signals reach it."""
+Usage: python -m core.operations.flower [extra flower options]; replaces itself with Flower so signals reach it."""
 
 import os
 import re

@@ -16,7 +16,7 @@ def nonoverlapping(name: str, *, timeout: int) -> Iterator[bool]:
     """Yield True when this caller holds the lock; the lock expires after `timeout` seconds if its holder dies.
 
     Redis unreachable raises ConnectionError: whether the job overlaps is unknown, so the task retries it
-    (core.tasking.TRANSIENT_ERRORS) rather than run unguarded or fail for good."""
+    (core.tasking.policy.TRANSIENT_ERRORS) rather than run unguarded or fail for good."""
     lock = redis_client().lock(f"lock:{name}", timeout=timeout, blocking=False)
     try:
         acquired = lock.acquire(blocking=False)

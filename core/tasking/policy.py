@@ -38,7 +38,7 @@ def exception_text(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class QueueProfile:
     """Where a kind of task runs and how long it may take; every limit stays below CELERY_VISIBILITY_TIMEOUT
-    (270 s, enforced by core.checks) so the broker never redelivers a task that still runs."""
+    (270 s, enforced by core.tasking.checks) so the broker never redelivers a task that still runs."""
 
     queue: str
     soft_time_limit: int
@@ -80,7 +80,7 @@ def load_or_skip[M: Model](model: type[M], pk) -> M | None:
 
 
 class ProjectTask(Task):
-    # Exponential backoff with jitter, capped below the broker's visibility timeout (core.checks).
+    # Exponential backoff with jitter, capped below the broker's visibility timeout (core.tasking.checks).
     retry_backoff = 2
     retry_backoff_max = 240
     retry_jitter = True
@@ -101,7 +101,7 @@ class ProjectTask(Task):
         return super().retry(*args, **kwargs)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        from core.deadletters import dead_letter_record
+        from core.tasking.deadletters import dead_letter_record
 
         raised = getattr(self.request, "raised", None)
         if isinstance(raised, type(exc)):

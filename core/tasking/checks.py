@@ -1,5 +1,6 @@
 """System checks: a task whose hard limit or retry delay reaches the visibility timeout would run twice."""
 
+from celery import current_app as app
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import autodiscover_modules
@@ -7,8 +8,6 @@ from django.utils.module_loading import autodiscover_modules
 
 @checks.register(checks.Tags.compatibility)
 def visibility_timeout_covers_every_task(app_configs, **kwargs):
-    from myproject.celery import app
-
     autodiscover_modules("tasks")  # not import_default_modules: its Django fixup runs the checks again
     timeout = settings.CELERY_VISIBILITY_TIMEOUT
     errors = []

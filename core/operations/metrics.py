@@ -183,8 +183,8 @@ class ProjectCollector:
     app_probe_up instead of failing the whole scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        from core.health import beat_heartbeat_age, queue_depths, workers_seen
         from core.models import DeadLetter, OutboxMessage
+        from core.operations.health import beat_heartbeat_age, queue_depths, workers_seen
 
         probe_up = GaugeMetricFamily("app_probe_up", "1 when this part answered the scrape.", labels=["probe"])
 

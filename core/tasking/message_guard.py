@@ -110,7 +110,7 @@ def _as_text(raw) -> str:
 
 def dead_letter_message(message, problem: str, traceback: str = "") -> None:
     """Keep the message for a person, then acknowledge it: it must never come back to a worker."""
-    from core.deadletters import dead_letter_record_malformed
+    from core.tasking.deadletters import dead_letter_record_malformed
 
     headers = message.headers if isinstance(message.headers, dict) else {}
     task_name = headers.get("task")

@@ -1,4 +1,4 @@
-"""Keeps one process of `make run` alive: `python -m core.supervise COMMAND...` runs the command and starts it
+"""Keeps one process of `make run` alive: `python -m core.devtools.supervise COMMAND...` runs the command and starts it
 again whenever it exits on its own, and passes a stop signal on.
 
 Why: under honcho a crashed worker stays dead. watchfiles restarts its command only when a file changes, and

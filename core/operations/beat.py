@@ -4,7 +4,7 @@ import logging
 
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from core.health import BEAT_KEY, record_heartbeat
+from core.operations.health import BEAT_KEY, record_heartbeat
 
 logger = logging.getLogger(__name__)
 

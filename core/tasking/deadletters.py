@@ -7,9 +7,9 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from core import outbox
 from core.exceptions import ProjectError
 from core.models import DeadLetter
+from core.tasking import outbox
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_celery_results.models import TaskResult
 
-from core import health
-from core.deadletters import dead_letter_retry
 from core.models import DeadLetter
+from core.operations import health
 from core.redis import redis_client
+from core.tasking.deadletters import dead_letter_retry
 
 logger = logging.getLogger(__name__)
 

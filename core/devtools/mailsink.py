@@ -1,5 +1,5 @@
 """A local SMTP server that keeps every message it receives: the development and test stand-in for
-Mailpit. Run it with `python -m core.mailsink --port 1025 --dir .run/mail`."""
+Mailpit. Run it with `python -m core.devtools.mailsink --port 1025 --dir .run/mail`."""
 
 import argparse
 import email

@@ -1,0 +1,1 @@
+"""Local-development tooling for `make run`: embedded PostgreSQL and Valkey, the mail sink, worker supervision."""
