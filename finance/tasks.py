@@ -19,7 +19,7 @@ REVENUE_REPORT_CHUNK_SIZE = 1_000
 EXCHANGE_RATES_LOCK_SECONDS = 120  # above the task's hard limit, so a lock outlives only a dead holder
 
 
-@project_task("finance.charge_customer", REMOTE_CALL, ignore_result=False)
+@project_task("finance.charge_customer", REMOTE_CALL, subject="orders.Order", ignore_result=False)
 def charge_customer(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         services.charge_execute(order_id=order_id)

@@ -1,4 +1,5 @@
-"""Publishes outbox messages whose on-commit publish failed (the broker was down at commit time)."""
+"""Publishes outbox messages whose on-commit publish failed (the broker was down at commit time); hourly it
+forgets published messages and jobs older than a week."""
 
 import logging
 import signal
@@ -6,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from core import outbox
+from core import jobs, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
                 break
             if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
                 outbox.purge_published()
+                jobs.jobs_purge()
                 last_purge = time.monotonic()
             if not sent:
                 time.sleep(interval)
