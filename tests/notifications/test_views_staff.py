@@ -1,6 +1,7 @@
 import pytest
 
 from core.models import OutboxMessage
+from notifications import services
 from notifications.models import Newsletter
 from tests.factories import StaffFactory, UserFactory
 from tests.notifications.factories import NewsletterFactory, SubscriberFactory
@@ -68,3 +69,24 @@ def test_customers_never_reach_the_newsletter_pages(client):
     assert client.post("/newsletters/send/", {"subject": "x", "body": "y"}).status_code == 404
     assert client.post(f"/newsletters/{newsletter.pk}/cancel/").status_code == 404
     assert not OutboxMessage.objects.exists()
+
+
+def test_a_cancelled_newsletter_shows_what_was_sent_and_what_was_skipped(client, mailsink):
+    # given a newsletter to three subscribers, one of whom got it before staff cancelled
+    first, *rest = SubscriberFactory.create_batch(3)
+    newsletter = services.newsletter_start(newsletter=NewsletterFactory())
+    services.newsletter_recipients_queue(newsletter_id=newsletter.pk)
+    services.newsletter_batch_send(newsletter_id=newsletter.pk, subscriber_ids=[first.pk])
+    client.force_login(StaffFactory())
+
+    client.post(f"/newsletters/{newsletter.pk}/cancel/")
+    at_once = client.get(f"/newsletters/{newsletter.pk}/progress/").content.decode()
+    # the batch still queued runs later and finds the newsletter cancelled
+    services.newsletter_batch_send(newsletter_id=newsletter.pk, subscriber_ids=[subscriber.pk for subscriber in rest])
+    later = client.get(f"/newsletters/{newsletter.pk}/progress/").content.decode()
+
+    # then the page says what went out and what never will, and the bar stays where the sending stopped
+    for page in (at_once, later):
+        assert "Cancelled: 1 sent, 2 skipped." in page
+        assert 'aria-valuenow="33"' in page and ">33 %<" in page
+        assert "hx-trigger" not in page
