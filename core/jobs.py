@@ -3,10 +3,11 @@ end (succeeded, failed, cancelled). The outbox, the publish hook and the task ba
 read them here and in their apps' selectors, never from the result backend or the outbox."""
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import current_app, current_task
+from celery import current_app
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
@@ -19,6 +20,10 @@ logger = logging.getLogger(__name__)
 RECORDED_HEADER = "job_recorded"
 RETENTION = timedelta(days=7)
 ACTIVITY_WINDOW = timedelta(hours=24)
+
+# Set by a task body that called its work off. Not on the request: Celery runs a task with its own __call__
+# under a fresh request context, gone by the time on_success reads it.
+_cancel_reason: ContextVar[str] = ContextVar("job_cancel_reason", default="")
 
 
 # --- Writing --------------------------------------------------------------------------------------
@@ -52,6 +57,7 @@ def job_published(sender: str, headers: dict, body, **_kwargs) -> None:
 def job_started(*, task_id: str, task_name: str, args, kwargs, root_id: str | None, attempt: int, worker: str) -> None:
     """A worker began an attempt. Written whether or not the queued row exists: a message from outside the
     project's publishers still gets its job."""
+    _cancel_reason.set("")
     now = timezone.now()
     job = _new_job(task_id, task_name, list(args or ()), dict(kwargs or {}), root_id if root_id != task_id else None)
     job.state, job.attempt, job.worker, job.started_at, job.updated_at = Job.State.RUNNING, attempt, worker, now, now
@@ -88,9 +94,15 @@ def job_finished(*, task_id: str, state: Job.State, error: str = "") -> None:
     )
 
 
+def job_succeeded(*, task_id: str) -> None:
+    """The task returned: succeeded, or cancelled when its body said its work was called off."""
+    reason = _cancel_reason.get()
+    job_finished(task_id=task_id, state=Job.State.CANCELLED if reason else Job.State.SUCCEEDED, error=reason)
+
+
 def job_cancelled(reason: str) -> None:
     """Called by a task whose work was called off (a cancelled newsletter): it ends cancelled, not succeeded."""
-    current_task.request.job_cancelled = reason
+    _cancel_reason.set(reason)
 
 
 def job_revoked(request, terminated: bool = False, expired: bool = False, **_kwargs) -> None:

@@ -128,10 +128,7 @@ class ProjectTask(Task):
         return retrying
 
     def on_success(self, retval, task_id, args, kwargs):
-        if reason := getattr(self.request, "job_cancelled", None):
-            jobs.job_finished(task_id=task_id, state=Job.State.CANCELLED, error=reason)
-        else:
-            jobs.job_finished(task_id=task_id, state=Job.State.SUCCEEDED)
+        jobs.job_succeeded(task_id=task_id)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from core.deadletters import dead_letter_record
