@@ -9,7 +9,7 @@ from accounts.models import ContactImport
 from core.jobs import latest_job
 from core.models import Job
 
-# The import task, by its registered name (tests/accounts check it is registered).
+# The import task, by its registered name (tests/accounts check it against the task).
 IMPORT_TASK = "accounts.import_contacts"
 # Error rows fetched per round trip while streaming the report.
 ERROR_REPORT_CHUNK_SIZE = 2_000

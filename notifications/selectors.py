@@ -14,7 +14,7 @@ from notifications.models import Delivery, Newsletter, Subscriber
 from orders.models import Product
 
 DIGEST_PRODUCT_COUNT = 5
-# The fan-out task, by its registered name (tests/notifications check it is registered).
+# The fan-out task, by its registered name (tests/notifications check it against the task).
 SEND_NEWSLETTER_TASK = "notifications.send_newsletter"
 
 

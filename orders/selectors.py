@@ -53,7 +53,7 @@ def order_lines(*, order: Order) -> QuerySet[OrderItem]:
     return order.items.select_related("product").with_amounts().order_by("pk")
 
 
-# The tasks behind the page's jobs, by their registered names (tests/orders check they are registered).
+# The tasks behind the page's jobs, by their registered names (tests/orders check them against the tasks).
 INVOICE_TASK = "orders.send_invoice_email"
 CHARGE_TASK = "finance.charge_customer"
 PIPELINE_TASK = "orders.start_pipeline"

@@ -1,8 +1,10 @@
 import pytest
 
-from core.models import OutboxMessage
-from notifications import services
+from core import jobs
+from core.models import Job, OutboxMessage
+from notifications import services, tasks
 from notifications.models import Newsletter
+from notifications.selectors import SEND_NEWSLETTER_TASK
 from tests.factories import StaffFactory, UserFactory
 from tests.notifications.factories import NewsletterFactory, SubscriberFactory
 
@@ -90,3 +92,26 @@ def test_a_cancelled_newsletter_shows_what_was_sent_and_what_was_skipped(client,
         assert "Cancelled: 1 sent, 2 skipped." in page
         assert 'aria-valuenow="33"' in page and ">33 %<" in page
         assert "hx-trigger" not in page
+
+
+def test_a_sending_newsletter_says_when_a_batch_failed(client):
+    # given a newsletter whose fan-out handed out two batches, one of which gave up
+    newsletter = services.newsletter_start(newsletter=NewsletterFactory())
+    jobs.job_queued(task_id="fan-out", task_name=SEND_NEWSLETTER_TASK, args=[newsletter.pk], kwargs={})
+    jobs.job_succeeded(task_id="fan-out")
+    for batch in ("batch-1", "batch-2"):
+        jobs.job_published(
+            sender="notifications.send_newsletter_batch",
+            headers={"id": batch, "root_id": "fan-out", "retries": 0},
+            body=([newsletter.pk, [1]], {}, {}),
+        )
+    jobs.job_finished(task_id="batch-2", state=Job.State.FAILED, error="SMTPDataError: (554, b'rejected')")
+    client.force_login(StaffFactory())
+
+    page = client.get(f"/newsletters/{newsletter.pk}/progress/").content.decode()
+
+    assert "1 batch(es) failed: SMTPDataError: (554, b&#x27;rejected&#x27;)" in page
+
+
+def test_the_page_follows_the_fan_out_task_by_its_registered_name():
+    assert tasks.send_newsletter.name == SEND_NEWSLETTER_TASK
