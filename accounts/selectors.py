@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from accounts.models import ContactImport
+from core.models import Job
+from core.tasking.jobs import latest_job
 
+# The import task, by its registered name (tests/accounts check it against the task).
+IMPORT_TASK = "accounts.import_contacts"
 # Error rows fetched per round trip while streaming the report.
 ERROR_REPORT_CHUNK_SIZE = 2_000
 # A cell starting with one of these is a formula to a spreadsheet; uploaded text must never run as one.
@@ -23,15 +27,20 @@ class ImportProgress:
     failed: int
     percent: int
     error: str
+    job_state: str  # the import job's state: queued, running, retrying, succeeded, failed, cancelled
+    job_note: str  # what it says while the import row cannot: waiting for a worker, retrying, gave up
 
     @property
     def finished(self) -> bool:
-        return self.status in {ContactImport.Status.DONE, ContactImport.Status.FAILED}
+        job_ended = self.job_state in {Job.State.FAILED, Job.State.CANCELLED}
+        return self.status in {ContactImport.Status.DONE, ContactImport.Status.FAILED} or job_ended
 
 
 def contact_import_progress(*, contact_import: ContactImport) -> ImportProgress:
-    """The import's progress as last saved by its task (read fresh, so polling sees each batch)."""
+    """The import's progress as last saved by its task (read fresh, so polling sees each batch), and its job's
+    state, which tells a queued import from one whose worker is retrying or gave up."""
     current = ContactImport.objects.get(pk=contact_import.pk)
+    job = latest_job(current, IMPORT_TASK)
     if current.status == ContactImport.Status.DONE:
         percent = 100
     else:
@@ -45,7 +54,21 @@ def contact_import_progress(*, contact_import: ContactImport) -> ImportProgress:
         failed=current.failed_rows,
         percent=percent,
         error=current.error,
+        job_state=job.state if job else "",
+        job_note=_job_note(job) if current.status != ContactImport.Status.DONE else "",
     )
+
+
+def _job_note(job: Job | None) -> str:
+    if job is None:
+        return ""
+    if job.state == Job.State.QUEUED:
+        return "Waiting for a worker."
+    if job.state == Job.State.RETRYING:
+        return f"Retrying (attempt {job.attempt}): {job.error}"
+    if job.state in {Job.State.FAILED, Job.State.CANCELLED}:
+        return f"The import job {job.state}: {job.error}"
+    return ""
 
 
 def contact_import_errors_csv(*, contact_import: ContactImport) -> Iterator[str]:

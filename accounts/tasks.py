@@ -12,7 +12,7 @@ from core.tasking.policy import BULK_LONG, load_or_skip, project_task
 # slower host and stay below the broker's visibility timeout (270 s), which a task killed with its worker waits out.
 
 
-@project_task("accounts.import_contacts", BULK_LONG, ignore_result=False)
+@project_task("accounts.import_contacts", BULK_LONG, subject="accounts.ContactImport", ignore_result=False)
 def import_contacts(upload_id: int) -> None:
     # No Redis lock: a lock held by a killed worker would make the redelivery skip the import for good. The
     # service's row lock per batch already lets a duplicate run commit nothing twice.

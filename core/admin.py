@@ -1,4 +1,4 @@
-"""Admin for dead letters (retry, resolve), the outbox, task results and the periodic tasks' schedules."""
+"""Admin for dead letters (retry, resolve), the outbox, job rows, task results and the periodic tasks' schedules."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,7 +7,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
-from core.models import DeadLetter, OutboxMessage
+from core.models import DeadLetter, Job, OutboxMessage
 from core.tasking.deadletters import dead_letter_resolve, dead_letter_retry
 from core.tasking.schedules import crontab_from_expression, crontab_schedule_for, shared_schedule_row
 
@@ -50,6 +50,14 @@ class OutboxMessageAdmin(WrittenBySystemAdmin):
     list_display = ("task_name", "args", "created_at", "published_at", "attempts", "last_error")
     list_filter = ("task_name", ("published_at", admin.EmptyFieldListFilter))
     readonly_fields = [field.name for field in OutboxMessage._meta.fields]
+
+
+@admin.register(Job)
+class JobAdmin(WrittenBySystemAdmin):
+    list_display = ("task_name", "args", "state", "attempt", "error", "worker", "queued_at", "updated_at")
+    list_filter = ("state", "task_name")
+    search_fields = ("id", "task_name", "subject_id", "error")
+    readonly_fields = [field.name for field in Job._meta.fields]
 
 
 admin.site.unregister(TaskResult)

@@ -5,6 +5,7 @@ from datetime import date
 from celery import group
 from django.utils import timezone
 
+from core.tasking.jobs import job_cancelled
 from core.tasking.policy import BULK, load_or_skip, project_task
 from notifications import services
 from notifications.models import Newsletter
@@ -26,7 +27,7 @@ def send_digest_batch(day: str, subscriber_ids: list[int]) -> None:
     services.digest_batch_send(day=date.fromisoformat(day), subscriber_ids=subscriber_ids)
 
 
-@project_task("notifications.send_newsletter", BULK, ignore_result=False)
+@project_task("notifications.send_newsletter", BULK, subject="notifications.Newsletter", ignore_result=False)
 def send_newsletter(newsletter_id: int) -> int:
     if not load_or_skip(Newsletter, newsletter_id):
         return 0
@@ -35,7 +36,9 @@ def send_newsletter(newsletter_id: int) -> int:
     return len(batches)
 
 
-@project_task("notifications.send_newsletter_batch", BULK)
+@project_task("notifications.send_newsletter_batch", BULK, subject="notifications.Newsletter")
 def send_newsletter_batch(newsletter_id: int, subscriber_ids: list[int]) -> None:
     if load_or_skip(Newsletter, newsletter_id):
-        services.newsletter_batch_send(newsletter_id=newsletter_id, subscriber_ids=subscriber_ids)
+        result = services.newsletter_batch_send(newsletter_id=newsletter_id, subscriber_ids=subscriber_ids)
+        if result.cancelled:
+            job_cancelled(f"newsletter cancelled, {result.cancelled} of this batch not sent")

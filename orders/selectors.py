@@ -1,27 +1,26 @@
 """Reads for orders: what a user may see, and the state of an order's background jobs."""
 
-import json
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django_celery_results.models import TaskResult
 from redis.exceptions import RedisError
 
-from core.models import DeadLetter, OutboxMessage
+from core.models import Job
 from core.money import format_money
 from core.operations.health import worker_alive
+from core.tasking.jobs import latest_job
 from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
 from orders.models import Order, OrderItem
 
-FINISHED_STATES = {"idle", "done", "failed"}
+FINISHED_STATES = {"idle", "done", "failed", "cancelled"}
 STATE_LABELS = {"idle": "not started", "lost": "worker lost, will run again"}
 
 
 @dataclass(frozen=True)
 class JobState:
-    """What the detail page shows for one job: idle, queued, running, lost, retrying, done or failed."""
+    """What the detail page shows for one job: idle, queued, running, lost, retrying, done, failed or cancelled."""
 
     key: str
     label: str
@@ -54,32 +53,34 @@ def order_lines(*, order: Order) -> QuerySet[OrderItem]:
     return order.items.select_related("product").with_amounts().order_by("pk")
 
 
-def task_progress(*, task_name: str, object_id: int) -> tuple[str, str, int]:
-    """Where the latest task for this object is while its domain row is not finished yet.
+# The tasks behind the page's jobs, by their registered names (tests/orders check them against the tasks).
+INVOICE_TASK = "orders.send_invoice_email"
+CHARGE_TASK = "orders.charge_order"
+PIPELINE_TASK = "orders.start_pipeline"
+PIPELINE_STEPS = (
+    ("Validate", "orders.validate_order"),
+    ("Charge", CHARGE_TASK),
+    ("Confirm", "orders.send_order_confirmation"),
+    ("Update inventory", "orders.update_inventory"),
+)
 
-    The task id is the outbox row's id; its TaskResult says running/retrying, a dead letter says it gave up.
-    A task started by a worker whose heartbeat has gone is "lost": the broker hands it to another worker
+
+def job_progress(job: Job | None) -> tuple[str, str, int]:
+    """(state, detail, retries) of a job row while its domain row is not finished yet.
+
+    A job running on a worker whose heartbeat has gone is "lost": the broker hands it to another worker
     (Redis after CELERY_VISIBILITY_TIMEOUT, RabbitMQ at once)."""
-    message = OutboxMessage.objects.filter(task_name=task_name, args=[object_id]).order_by("-created_at").first()
-    if message is None:
-        return "queued", "", 0
-    task_id = str(message.pk)
-    letter = DeadLetter.objects.filter(task_id=task_id, resolved_at__isnull=True).first()
-    if letter is not None:
-        return "failed", letter.exception, 0
-    result = TaskResult.objects.filter(task_id=task_id).only("status", "result", "meta", "worker").first()
-    if result is None:
-        return "queued", "waiting for a worker" if message.published_at else "waiting for the broker", 0
-    if result.status == "STARTED":
-        if result.worker and _worker_gone(result.worker):
-            return "lost", f"{result.worker} stopped", 0
+    if job is None or job.state == Job.State.QUEUED:
+        return "queued", "waiting for a worker", 0
+    if job.state == Job.State.RUNNING:
+        if job.worker and _worker_gone(job.worker):
+            return "lost", f"{job.worker} stopped", 0
         return "running", "", 0
-    if result.status == "RETRY":
-        retries = json.loads(result.meta or "{}").get("retry", 0)  # written by core.tasking.policy.ProjectTask.retry
-        return "retrying", _task_error(result.result), retries
-    if result.status == "FAILURE":
-        return "failed", _task_error(result.result), 0
-    return "queued", "", 0
+    if job.state == Job.State.RETRYING:
+        return "retrying", _short(job.error), job.attempt
+    if job.state == Job.State.SUCCEEDED:
+        return "done", "", 0
+    return str(job.state), _short(job.error), 0  # failed or cancelled, with the reason
 
 
 def invoice_job(*, order: Order) -> JobState:
@@ -89,7 +90,7 @@ def invoice_job(*, order: Order) -> JobState:
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
         return JobState("invoice", label, "done", f"emailed {format_time(invoice.sent_at)}")
-    state, detail, retries = task_progress(task_name="orders.send_invoice_email", object_id=order.pk)
+    state, detail, retries = job_progress(latest_job(order, INVOICE_TASK))
     return JobState("invoice", label, state, detail, retries=retries)
 
 
@@ -102,17 +103,13 @@ def charge_job(*, order: Order) -> JobState:
         return JobState("charge", label, "done", "charged")
     if charge.status == Charge.Status.FAILED:
         return JobState("charge", label, "failed", charge.failure_reason)
-    state, detail, retries = task_progress(task_name="orders.charge_order", object_id=order.pk)
-    if state == "queued" and charge.status == Charge.Status.PROCESSING:
-        state = "running"  # started by the pipeline's chain, whose task id is not an outbox id
+    state, detail, retries = job_progress(latest_job(order, CHARGE_TASK))
     return JobState("charge", label, state, detail, retries=retries)
 
 
-PIPELINE_STEPS = ("Validate", "Charge", "Confirm", "Update inventory")
-
-
 def pipeline_job(*, order: Order) -> JobState:
-    """Each step's state comes from the fact its service records on the order or its charge."""
+    """Steps passed are the facts their services record on the order or its charge; the step under way shows
+    its own job (queued, running, retrying with the last error, lost), a child of the pipeline's job."""
     if order.pipeline_queued_at is None:
         return JobState("pipeline", "Full pipeline", "idle", "not started")
     charge = charge_for_order(order_id=order.pk)
@@ -123,18 +120,25 @@ def pipeline_job(*, order: Order) -> JobState:
         order.inventory_updated_at is not None,
     ]
     current = passed.index(False) if False in passed else len(passed)
-    failed = order.status == Order.Status.FAILED
-    if failed:
+    retries = 0
+    if order.status == Order.Status.FAILED:
         state, detail = "failed", order.failure_reason
     elif current == len(passed):
         state, detail = "done", "fulfilled"
     else:
-        state, detail = "running", f"{PIPELINE_STEPS[current].lower()}…"
+        step, step_task = PIPELINE_STEPS[current]
+        run = latest_job(order, PIPELINE_TASK)
+        if run is not None and run.state == Job.State.SUCCEEDED:  # the chain is out: follow its step
+            run = run.children.filter(task_name=step_task).order_by("-queued_at").first()
+        state, detail, retries = job_progress(run)
+        if state == "done":
+            state, detail = "running", ""  # the step's job ended; its fact is being written
+        detail = f"{step.lower()}: {detail}" if detail else f"{step.lower()}…"
     steps = tuple(
-        (name, "done" if index < current else ("failed" if failed else "running") if index == current else "idle")
-        for index, name in enumerate(PIPELINE_STEPS)
+        (name, "done" if index < current else state if index == current else "idle")
+        for index, (name, _task) in enumerate(PIPELINE_STEPS)
     )
-    return JobState("pipeline", "Full pipeline", state, detail, steps)
+    return JobState("pipeline", "Full pipeline", state, detail, steps, retries=retries)
 
 
 def order_jobs(*, order: Order) -> list[JobState]:
@@ -152,14 +156,3 @@ def _worker_gone(hostname: str) -> bool:
 def _short(text: str | None, limit: int = 160) -> str:
     text = (text or "").strip().strip('"')
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _task_error(stored: str | None) -> str:
-    """The exception a result backend stored, as a person reads it: `ConnectionRefusedError: 111, …`."""
-    try:
-        error = json.loads(stored or "")
-        message = error["exc_message"]
-        text = f"{error['exc_type']}: {', '.join(map(str, message)) if isinstance(message, list) else message}"
-    except (ValueError, KeyError, TypeError):
-        text = stored
-    return _short(text)

@@ -7,13 +7,13 @@ from orders import pipeline, services
 from orders.models import Order
 
 
-@project_task("orders.send_invoice_email", EMAIL, ignore_result=False)
+@project_task("orders.send_invoice_email", EMAIL, subject="orders.Order", ignore_result=False)
 def send_invoice_email(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         services.invoice_send(order_id=order_id)
 
 
-@project_task("orders.start_pipeline", DEFAULT)
+@project_task("orders.start_pipeline", DEFAULT, subject="orders.Order")
 def start_pipeline(order_id: int) -> None:
     """Validate → charge → confirm → update inventory; a failing step stops the chain and fails the order."""
     steps = [
@@ -25,7 +25,7 @@ def start_pipeline(order_id: int) -> None:
     chain(*(step.on_error(record_pipeline_failure.s()) for step in steps)).apply_async()
 
 
-@project_task("orders.validate_order", DEFAULT)
+@project_task("orders.validate_order", DEFAULT, subject="orders.Order")
 def validate_order(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_validate(order_id=order_id)
@@ -33,19 +33,19 @@ def validate_order(order_id: int) -> None:
 
 # Calls finance's charge service in this task rather than chaining a finance task: the order's app records the
 # outcome on the order in the same call, so a step is one idempotent task and no app imports another's tasks.
-@project_task("orders.charge_order", REMOTE_CALL, ignore_result=False)
+@project_task("orders.charge_order", REMOTE_CALL, subject="orders.Order", ignore_result=False)
 def charge_order(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_charge(order_id=order_id)
 
 
-@project_task("orders.send_order_confirmation", EMAIL)
+@project_task("orders.send_order_confirmation", EMAIL, subject="orders.Order")
 def send_order_confirmation(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_confirmation_send(order_id=order_id)
 
 
-@project_task("orders.update_inventory", DEFAULT)
+@project_task("orders.update_inventory", DEFAULT, subject="orders.Order")
 def update_inventory(order_id: int) -> None:
     if load_or_skip(Order, order_id):
         pipeline.order_inventory_update(order_id=order_id)

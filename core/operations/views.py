@@ -1,4 +1,5 @@
-"""Operator pages for staff: queues, workers, beat, recent tasks and dead letters with a retry button."""
+"""Operator pages for staff: queues, workers, beat, each task kind's latest job, and dead letters with a retry
+button."""
 
 import logging
 from functools import wraps
@@ -9,16 +10,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_celery_results.models import TaskResult
 
 from core.models import DeadLetter
 from core.operations import health
 from core.redis import redis_client
 from core.tasking.deadletters import dead_letter_retry
+from core.tasking.jobs import task_kind_activity
 
 logger = logging.getLogger(__name__)
 
-RECENT_TASKS_SHOWN = 25
 DEAD_LETTERS_SHOWN = 50
 
 
@@ -75,7 +75,7 @@ def _operations_context() -> dict:
         "workers": workers,
         "beat_age": beat_age,
         "beat_max_age": settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS,
-        "recent_tasks": TaskResult.objects.order_by("-date_done")[:RECENT_TASKS_SHOWN],
+        "task_kinds": task_kind_activity(),
         "dead_letters": DeadLetter.objects.filter(resolved_at__isnull=True)[:DEAD_LETTERS_SHOWN],
     }
 

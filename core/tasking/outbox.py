@@ -14,6 +14,7 @@ from kombu.exceptions import OperationalError
 from kombu.pools import producers
 
 from core.models import OutboxMessage
+from core.tasking import jobs
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def enqueue(task: Task, *args, **kwargs) -> str:
 
 def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict) -> str:
     message = OutboxMessage.objects.create(task_name=task_name, queue=queue, args=args, kwargs=kwargs)
+    jobs.job_queued(task_id=str(message.pk), task_name=task_name, args=args, kwargs=kwargs)
     # Sent from memory right after commit: no reread, no row lock. The relay leaves rows younger than
     # RELAY_GRACE alone, and should it still race this publish, both carry the same task id.
     transaction.on_commit(partial(_send, message))
@@ -95,6 +97,7 @@ def _send(message: OutboxMessage) -> bool:
                 queue=message.queue,
                 retry=False,
                 producer=producer,
+                headers={jobs.RECORDED_HEADER: True},
             )
     except (OperationalError, OSError) as exc:
         _mark(message, attempts=F("attempts") + 1, last_error=repr(exc))

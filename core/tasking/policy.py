@@ -11,6 +11,9 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import Model
 from kombu.exceptions import OperationalError as BrokerError
 
+from core.models import Job
+from core.tasking import jobs
+
 logger = logging.getLogger(__name__)
 
 # Errors worth a retry: the network, the mail server or the database blinked. Anything else is a bug or
@@ -58,10 +61,12 @@ BULK = QueueProfile(queue="bulk", soft_time_limit=120, time_limit=150)
 BULK_LONG = QueueProfile(queue="bulk", soft_time_limit=210, time_limit=240)
 
 
-def project_task(name: str, profile: QueueProfile, **overrides):
-    """A project task named `<app>.<verb_object>`, routed and limited by its profile; `overrides` are Celery
-    task options for the odd one out (`ignore_result=False` for a task whose result is read)."""
+def project_task(name: str, profile: QueueProfile, *, subject: str = "", **overrides):
+    """A project task named `<app>.<verb_object>`, routed and limited by its profile; `subject` names the model
+    (`"orders.Order"`) whose id is its first argument, so pages find its jobs; `overrides` are Celery task
+    options for the odd one out (`ignore_result=False` for a task whose result admin and Flower show)."""
     options = {
+        "subject": subject,
         "queue": profile.queue,
         "soft_time_limit": profile.soft_time_limit,
         "time_limit": profile.time_limit,
@@ -80,11 +85,25 @@ def load_or_skip[M: Model](model: type[M], pk) -> M | None:
 
 
 class ProjectTask(Task):
+    """Writes the task's job row (core.tasking.jobs) at each turn of its life, and a dead letter when it gives up."""
+
     # Exponential backoff with jitter, capped below the broker's visibility timeout (core.tasking.checks).
     retry_backoff = 2
     retry_backoff_max = 240
     retry_jitter = True
     max_retries = 5
+    subject = ""
+
+    def before_start(self, task_id, args, kwargs):
+        jobs.job_started(
+            task_id=task_id,
+            task_name=self.name,
+            args=args,
+            kwargs=kwargs,
+            root_id=self.request.root_id,
+            attempt=(self.request.retries or 0) + 1,
+            worker=self.request.hostname or "",
+        )
 
     def __call__(self, *args, **kwargs):
         try:
@@ -95,10 +114,21 @@ class ProjectTask(Task):
             self.request.raised = exc
             raise
 
-    def retry(self, *args, **kwargs):
-        # django-celery-results stores request.meta with the RETRY state: the order page shows "retrying (n)".
-        self.request.meta = {"retry": (self.request.retries or 0) + 1}
-        return super().retry(*args, **kwargs)
+    def retry(self, *args, throw=True, **kwargs):
+        # Raises the error itself once the retries are spent; otherwise the next attempt is published by now.
+        retrying = super().retry(*args, throw=False, **kwargs)
+        jobs.job_retrying(
+            task_id=self.request.id,
+            attempt=(self.request.retries or 0) + 1,
+            when=retrying.when,
+            error=exception_text(retrying.exc) if retrying.exc else "",
+        )
+        if throw:
+            raise retrying
+        return retrying
+
+    def on_success(self, retval, task_id, args, kwargs):
+        jobs.job_succeeded(task_id=task_id)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from core.tasking.deadletters import dead_letter_record
@@ -107,6 +137,7 @@ class ProjectTask(Task):
         if isinstance(raised, type(exc)):
             exc = raised
 
+        jobs.job_finished(task_id=task_id, state=Job.State.FAILED, error=exception_text(exc))
         dead_letter_record(
             task_id=task_id,
             task_name=self.name,

@@ -1,5 +1,5 @@
 """The relay: publishes outbox messages whose on-commit publish failed (the broker was down at commit time);
-`manage.py relay_outbox` is this command."""
+hourly it forgets published messages and jobs older than a week. `manage.py relay_outbox` is this command."""
 
 import logging
 import signal
@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from core.tasking import outbox
+from core.tasking import jobs, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class RelayOutboxCommand(BaseCommand):
                 break
             if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
                 outbox.purge_published()
+                jobs.jobs_purge()
                 last_purge = time.monotonic()
             if not sent:
                 time.sleep(interval)

@@ -17,7 +17,16 @@ def test_progress_reads_the_saved_counts_fresh():
     progress = selectors.contact_import_progress(contact_import=contact_import)
 
     assert progress == selectors.ImportProgress(
-        status="importing", processed=100, total=400, created=90, updated=5, failed=5, percent=25, error=""
+        status="importing",
+        processed=100,
+        total=400,
+        created=90,
+        updated=5,
+        failed=5,
+        percent=25,
+        error="",
+        job_state="",
+        job_note="",
     )
     assert not progress.finished
 

@@ -1,7 +1,10 @@
 import pytest
 
+from accounts import tasks
 from accounts.models import ContactImport, ContactImportError
-from core.models import OutboxMessage
+from accounts.selectors import IMPORT_TASK
+from core.models import Job, OutboxMessage
+from core.tasking import jobs
 from tests.accounts.csv_files import contacts_csv, upload
 from tests.accounts.factories import ContactImportFactory
 from tests.factories import UserFactory
@@ -55,3 +58,22 @@ def test_customers_never_reach_the_import_pages(client):
     assert client.get("/imports/").status_code == 404
     assert client.get(f"/imports/{contact_import.pk}/errors.csv").status_code == 404
     assert client.post("/imports/upload/", {"file": upload(b"email,name\n")}).status_code == 404
+
+
+def test_an_import_whose_job_gave_up_says_why_and_stops_polling(client, staff):
+    # given an uploaded import, its job waiting, then failing with an error its import row never saw
+    client.force_login(staff)
+    client.post("/imports/upload/", {"file": upload(contacts_csv([("ada@example.com", "Ada", "", "")]))})
+    contact_import = ContactImport.objects.get()
+    task_id = str(OutboxMessage.objects.get().pk)
+    waiting = client.get(f"/imports/{contact_import.pk}/progress/").content.decode()
+    jobs.job_finished(task_id=task_id, state=Job.State.FAILED, error="FileNotFoundError: upload missing")
+
+    gave_up = client.get(f"/imports/{contact_import.pk}/progress/").content.decode()
+
+    assert "Waiting for a worker." in waiting and "hx-trigger" in waiting
+    assert "The import job failed: FileNotFoundError: upload missing" in gave_up and "hx-trigger" not in gave_up
+
+
+def test_the_page_follows_the_import_task_by_its_registered_name():
+    assert tasks.import_contacts.name == IMPORT_TASK

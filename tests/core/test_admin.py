@@ -26,6 +26,7 @@ def test_the_admin_index_lists_deliveries_spelled_right(admin_client):
     [
         "/admin/core/deadletter/",
         "/admin/core/outboxmessage/",
+        "/admin/core/job/",
         "/admin/django_celery_results/taskresult/",
         "/admin/django_celery_results/groupresult/",
         "/admin/notifications/delivery/",

@@ -1,9 +1,9 @@
 import pytest
-from django_celery_results.models import TaskResult
 
-from core.models import DeadLetter, OutboxMessage
+from core.models import DeadLetter, Job, OutboxMessage
 from core.operations.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
 from core.redis import redis_client
+from core.tasking import jobs
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +37,16 @@ def test_anonymous_users_are_sent_to_sign_in(client):
 
 
 def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_letter, settings, redis_of_this_test):
-    TaskResult.objects.create(
-        task_id="r-1", task_name="finance.sync_exchange_rates", status="SUCCESS", worker="worker@host"
+    jobs.job_started(
+        task_id="r-1",
+        task_name="finance.sync_exchange_rates",
+        args=[],
+        kwargs={},
+        root_id=None,
+        attempt=1,
+        worker="worker@host",
     )
+    jobs.job_finished(task_id="r-1", state=Job.State.FAILED, error="ConnectionRefusedError: feed unreachable")
     record_heartbeat(BEAT_KEY, "beat")
     client.force_login(StaffFactory())
 
@@ -48,7 +55,8 @@ def test_staff_see_queues_beat_recent_tasks_failed_tasks_and_links(client, dead_
     for queue in ("default", "email", "bulk"):
         assert f'id="queue-{queue}"' in page
     assert "since beat&#x27;s last heartbeat" in page or "since beat's last heartbeat" in page
-    assert "finance.sync_exchange_rates" in page and "worker@host" in page
+    sync = page.split('id="task-finance.sync_exchange_rates"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-state="failed"' in sync and "worker@host" in sync and "feed unreachable" in sync
     assert "no such mailbox" in page
     assert "/admin/django_celery_beat/periodictask/" in page and settings.FLOWER_URL in page
 

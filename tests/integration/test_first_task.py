@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from core.models import Job
 from orders import tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory
@@ -49,6 +50,10 @@ def test_a_retrying_invoice_shows_its_retry_count(client, process_logs):
         )
         retries = int(re.search(r"retrying \((\d+)\)", page).group(1))
         assert 1 <= retries <= tasks.send_invoice_email.max_retries
-        assert "ConnectionRefusedError: 111, Connection refused" in page
+        assert "ConnectionRefusedError: [Errno 111] Connection refused" in page
+        # the page read the job row, which also knows when the next attempt is due
+        retrying = Job.objects.filter(task_name="orders.send_invoice_email", state=Job.State.RETRYING)
+        job = wait_until(retrying.first, 60, "the job row never said retrying", worker)
+        assert job.next_try_at >= job.started_at and job.error.startswith("ConnectionRefusedError")
     finally:
         worker.stop()

@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 import pytest
 from django.db import transaction
 
+from core.models import Job
 from core.tasking.outbox import enqueue
 from notifications import selectors, services, tasks
 from notifications.models import Delivery, Newsletter, Subscriber
@@ -14,6 +15,7 @@ from tests.support.processes import wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAY = "2026-11-21"
+ENDED = [Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED]
 
 
 def start_newsletter(subject: str) -> Newsletter:
@@ -58,8 +60,15 @@ def test_cancel_mid_way_stops_the_rest(live_worker, mailsink):
     wait_until(lambda: not queued.exists(), 60, "batches never stopped", live_worker)
     progress = selectors.newsletter_progress(newsletter=newsletter)
     assert progress.status == "cancelled"
-    assert 0 < progress.sent < 2_000
+    assert 0 < progress.sent < 2_000 and progress.skipped == 2_000 - progress.sent and progress.failed == 0
+    assert progress.percent == round(100 * progress.sent / 2_000) < 100
     assert len(recipients(mailsink)) == progress.sent
+    # the batches that found it cancelled ended cancelled, as members of the newsletter's sending job
+    wait_until(lambda: not Job.objects.exclude(state__in=ENDED).exists(), 60, "batch jobs still open", live_worker)
+    fan_out = Job.objects.get(task_name="notifications.send_newsletter", subject_id=str(newsletter.pk))
+    batches = Job.objects.filter(task_name="notifications.send_newsletter_batch")
+    assert set(batches.values_list("parent", flat=True)) == {fan_out.pk}
+    assert batches.filter(state=Job.State.CANCELLED, error__startswith="newsletter cancelled").exists()
 
 
 def test_digest_fired_twice_reaches_each_subscriber_once(live_worker, mailsink):

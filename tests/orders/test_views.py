@@ -6,13 +6,15 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 
-from core.models import DeadLetter, OutboxMessage
+from core.models import Job, OutboxMessage
 from core.operations.health import WORKER_KEY_PREFIX
 from core.redis import redis_client
+from core.tasking import jobs
 from finance.models import Charge
+from orders import tasks
 from orders.models import Invoice, Order
+from orders.selectors import CHARGE_TASK, INVOICE_TASK, PIPELINE_STEPS, PIPELINE_TASK
 from tests.factories import OrderFactory, ProductFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,19 +89,45 @@ def test_second_invoice_request_shows_the_reason_without_enqueuing(client):
     assert not OutboxMessage.objects.exists()
 
 
-def test_retrying_and_running_come_from_the_task_result_of_the_outbox_id(client):
+def test_running_and_retrying_come_from_the_job_row_of_the_outbox_id(client):
+    # given an invoice click, whose job row the outbox wrote with its message
     order = OrderFactory()
     client.force_login(order.customer.user)
     client.post(f"/orders/{order.pk}/send-invoice/")
     task_id = str(OutboxMessage.objects.get().pk)
+    queued = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+    redis_client().set(WORKER_KEY_PREFIX + "email@test", time.time(), ex=30)  # the worker is alive
 
-    TaskResult.objects.create(task_id=task_id, status="RETRY", result='"SMTPServerDisconnected()"')
-    retrying = client.get(f"/orders/{order.pk}/jobs/").content.decode()
-    TaskResult.objects.filter(task_id=task_id).update(status="STARTED")
+    # when a worker starts it, then its first attempt fails and it waits to retry, then it starts again
+    jobs.job_started(**_attempt(task_id, order, 1))
     running = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+    jobs.job_retrying(
+        task_id=task_id, attempt=1, when=4.0, error="SMTPServerDisconnected: Connection unexpectedly closed"
+    )
+    retrying = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+    jobs.job_started(**_attempt(task_id, order, 2))
+    running_again = client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
-    assert 'data-state="retrying"' in retrying and "SMTPServerDisconnected" in retrying
-    assert 'data-state="running"' in running
+    # then the page follows each turn, and the retry shows its count and the error
+    assert 'data-state="queued"' in queued and "waiting for a worker" in queued
+    assert 'id="job-invoice" data-state="running"' in running
+    assert 'id="job-invoice" data-state="retrying"' in retrying and "retrying (1)" in retrying
+    assert "SMTPServerDisconnected: Connection unexpectedly closed" in retrying
+    assert 'id="job-invoice" data-state="running"' in running_again
+
+
+def test_a_retry_recorded_after_the_next_attempt_started_does_not_hide_it(client):
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    task_id = str(OutboxMessage.objects.get().pk)
+    redis_client().set(WORKER_KEY_PREFIX + "email@test", time.time(), ex=30)  # the worker is alive
+
+    # the next attempt, published with no countdown, starts before the failed one records its retry
+    jobs.job_started(**_attempt(task_id, order, 2))
+    jobs.job_retrying(task_id=task_id, attempt=1, when=0, error="SMTPServerDisconnected: late")
+
+    assert 'id="job-invoice" data-state="running"' in client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
 
 def test_a_started_task_whose_worker_stopped_beating_shows_worker_lost(client):
@@ -108,7 +136,7 @@ def test_a_started_task_whose_worker_stopped_beating_shows_worker_lost(client):
     client.force_login(order.customer.user)
     client.post(f"/orders/{order.pk}/send-invoice/")
     worker = f"email@{uuid.uuid4().hex}"
-    TaskResult.objects.create(task_id=str(OutboxMessage.objects.get().pk), status="STARTED", worker=worker)
+    jobs.job_started(**_attempt(str(OutboxMessage.objects.get().pk), order, 1, worker=worker))
     redis_client().set(WORKER_KEY_PREFIX + worker, time.time(), ex=30)
     alive = client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
@@ -126,18 +154,37 @@ def test_a_task_that_gave_up_shows_failed_with_its_reason(client):
     client.force_login(order.customer.user)
     client.post(f"/orders/{order.pk}/send-invoice/")
     task_id = str(OutboxMessage.objects.get().pk)
-    DeadLetter.objects.create(
-        task_id=task_id,
-        task_name="orders.send_invoice_email",
-        queue="email",
-        args=[order.pk],
-        exception="SMTPRecipientsRefused('no such mailbox')",
-    )
+    jobs.job_started(**_attempt(task_id, order, 6))
+    jobs.job_finished(task_id=task_id, state=Job.State.FAILED, error="SMTPRecipientsRefused: no such mailbox")
 
     page = client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
     assert 'data-state="failed"' in page and "no such mailbox" in page
     assert "hx-trigger" not in page
+
+
+def test_the_order_page_follows_its_tasks_by_their_registered_names():
+    steps = (tasks.validate_order, tasks.charge_order, tasks.send_order_confirmation, tasks.update_inventory)
+
+    assert (
+        tasks.send_invoice_email.name,
+        tasks.charge_order.name,
+        tasks.start_pipeline.name,
+    ) == (INVOICE_TASK, CHARGE_TASK, PIPELINE_TASK)
+    assert [task for _step, task in PIPELINE_STEPS] == [step.name for step in steps]
+
+
+def _attempt(task_id: str, order, attempt: int, worker: str = "email@test") -> dict:
+    """What the task base class hands core.tasking.jobs when a worker starts an attempt of the invoice task."""
+    return {
+        "task_id": task_id,
+        "task_name": INVOICE_TASK,
+        "args": [order.pk],
+        "kwargs": {},
+        "root_id": task_id,
+        "attempt": attempt,
+        "worker": worker,
+    }
 
 
 def test_the_order_pages_show_every_amount_with_cents_and_currency(client):
@@ -213,8 +260,8 @@ def test_pipeline_click_enqueues_the_pipeline_and_shows_its_steps(client, django
 
     [message] = OutboxMessage.objects.all()
     assert message.task_name == "orders.start_pipeline" and message.args == [order.pk]
-    assert 'id="job-pipeline" data-state="running"' in page
-    assert '<li class="step running" data-state="running">Validate</li>' in page
+    assert 'id="job-pipeline" data-state="queued"' in page and "validate: waiting for a worker" in page
+    assert '<li class="step queued" data-state="queued">Validate</li>' in page
 
 
 def test_a_failed_pipeline_shows_the_step_and_the_reason(client):

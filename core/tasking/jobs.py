@@ -1,0 +1,184 @@
+"""Job rows: every task's life, from the message written (queued) through its runs (running, retrying) to its
+end (succeeded, failed, cancelled). The outbox, the publish hook and the task base class write them; pages
+read them here and in their apps' selectors, never from the result backend or the outbox."""
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.db import DatabaseError, transaction
+from django.db.models import Count, Model, Q, QuerySet
+from django.utils import timezone
+
+from core.models import Job
+
+logger = logging.getLogger(__name__)
+
+# A message whose job row the outbox wrote in the transaction that enqueued it: the publish hook skips it.
+RECORDED_HEADER = "job_recorded"
+RETENTION = timedelta(days=7)
+ACTIVITY_WINDOW = timedelta(hours=24)
+
+# Set by a task body that called its work off. Not on the request: Celery runs a task with its own __call__
+# under a fresh request context, gone by the time on_success reads it.
+_cancel_reason: ContextVar[str] = ContextVar("job_cancel_reason", default="")
+
+
+# --- Writing --------------------------------------------------------------------------------------
+
+
+def job_queued(*, task_id: str, task_name: str, args: list, kwargs: dict) -> Job:
+    """The job of a message the outbox writes; call it in the same transaction as the outbox row."""
+    return Job.objects.create(id=task_id, task_name=task_name, args=args, kwargs=kwargs, **_subject(task_name, args))
+
+
+def job_published(sender: str, headers: dict, body, **_kwargs) -> None:
+    """before_task_publish: a message sent straight to the broker (a chain or group member, a chord callback,
+    beat, `celery call`) gets its queued row here, and so do the later steps of a chain it carries, whose ids
+    Celery fixed when it built the chain. A retry's message reuses the row of its job."""
+    if headers.get(RECORDED_HEADER) or headers.get("retries") or sender.startswith("celery."):
+        return  # recorded by the outbox, a later attempt, or Celery's own plumbing (chord_unlock)
+    task_id, root_id = headers["id"], headers.get("root_id")
+    parent_id = root_id if root_id and root_id != task_id else None
+    args, kwargs, embed = body if isinstance(body, tuple | list) and len(body) == 3 else ([], {}, {})
+    jobs = [_new_job(task_id, sender, list(args), dict(kwargs), parent_id)]
+    for step in (embed or {}).get("chain") or ():
+        if step_id := step.get("options", {}).get("task_id"):
+            jobs.append(
+                _new_job(
+                    step_id, step["task"], list(step.get("args", ())), step.get("kwargs", {}), parent_id or task_id
+                )
+            )
+    _write(lambda: Job.objects.bulk_create(jobs, ignore_conflicts=True), "queued", task_id)
+
+
+def job_started(*, task_id: str, task_name: str, args, kwargs, root_id: str | None, attempt: int, worker: str) -> None:
+    """A worker began an attempt. Written whether or not the queued row exists: a message from outside the
+    project's publishers still gets its job."""
+    _cancel_reason.set("")
+    now = timezone.now()
+    job = _new_job(task_id, task_name, list(args or ()), dict(kwargs or {}), root_id if root_id != task_id else None)
+    job.state, job.attempt, job.worker, job.started_at, job.updated_at = Job.State.RUNNING, attempt, worker, now, now
+    fields = ["state", "attempt", "worker", "started_at", "updated_at", "next_try_at", "error", "finished_at"]
+    _write(
+        lambda: Job.objects.bulk_create([job], update_conflicts=True, unique_fields=["id"], update_fields=fields),
+        "running",
+        task_id,
+    )
+
+
+def job_retrying(*, task_id: str, attempt: int, when: datetime | float | None, error: str) -> None:
+    """Attempt `attempt` failed and the next is published. Only while no later attempt has started: with a
+    short countdown the next one can begin before this line is written."""
+    now = timezone.now()
+    next_try_at = when if isinstance(when, datetime) else now + timedelta(seconds=float(when or 0))
+    _write(
+        lambda: Job.objects.filter(pk=task_id, attempt__lte=attempt).update(
+            state=Job.State.RETRYING, attempt=attempt, next_try_at=next_try_at, error=error, updated_at=now
+        ),
+        "retrying",
+        task_id,
+    )
+
+
+def job_finished(*, task_id: str, state: Job.State, error: str = "") -> None:
+    now = timezone.now()
+    _write(
+        lambda: Job.objects.filter(pk=task_id).update(
+            state=state, error=error, next_try_at=None, finished_at=now, updated_at=now
+        ),
+        state,
+        task_id,
+    )
+
+
+def job_succeeded(*, task_id: str) -> None:
+    """The task returned: succeeded, or cancelled when its body said its work was called off."""
+    reason = _cancel_reason.get()
+    job_finished(task_id=task_id, state=Job.State.CANCELLED if reason else Job.State.SUCCEEDED, error=reason)
+
+
+def job_cancelled(reason: str) -> None:
+    """Called by a task whose work was called off (a cancelled newsletter): it ends cancelled, not succeeded."""
+    _cancel_reason.set(reason)
+
+
+def job_revoked(request, terminated: bool = False, expired: bool = False, **_kwargs) -> None:
+    """task_revoked: revoked (Flower, `celery control revoke`) or expired before it ran."""
+    reason = "expired before it ran" if expired else "terminated" if terminated else "revoked"
+    job_finished(task_id=request.id, state=Job.State.CANCELLED, error=reason)
+
+
+def jobs_purge() -> int:
+    """Forget jobs untouched for RETENTION, as the outbox forgets its published messages."""
+    deleted, _ = Job.objects.filter(updated_at__lt=timezone.now() - RETENTION).delete()
+    return deleted
+
+
+def _new_job(task_id: str, task_name: str, args: list, kwargs: dict, parent_id: str | None) -> Job:
+    return Job(
+        id=task_id, task_name=task_name, args=args, kwargs=kwargs, parent_id=parent_id, **_subject(task_name, args)
+    )
+
+
+def _subject(task_name: str, args: list) -> dict:
+    """The domain row a task is about: its first argument, when the task declares a subject model."""
+    subject = getattr(current_app.tasks.get(task_name), "subject", "")
+    if not subject or not args:
+        return {}
+    return {"subject_type": subject.lower(), "subject_id": str(args[0])}
+
+
+def _write(write, what: str, task_id: str) -> None:
+    """Bookkeeping never stops a task or a publish: a database that refuses the row costs the page one state
+    (the next write corrects it), not the job itself."""
+    try:
+        with transaction.atomic():
+            write()
+    except DatabaseError as exc:
+        logger.warning("job %s not recorded as %s: %r", task_id, what, exc)
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+
+def jobs_about(subject: Model) -> QuerySet[Job]:
+    """Jobs whose task is about this row, newest first."""
+    return Job.objects.filter(subject_type=subject._meta.label_lower, subject_id=str(subject.pk)).order_by("-queued_at")
+
+
+def latest_job(subject: Model, task_name: str) -> Job | None:
+    return jobs_about(subject).filter(task_name=task_name).first()
+
+
+@dataclass(frozen=True)
+class TaskKindActivity:
+    """One kind of task on the Operations page: its latest job and how its runs went lately."""
+
+    latest: Job
+    succeeded: int
+    failed: int
+
+
+def task_kind_activity(*, window: timedelta = ACTIVITY_WINDOW) -> list[TaskKindActivity]:
+    """Every task kind with a job in the window, the most recently active first."""
+    since = timezone.now() - window
+    latest = Job.objects.filter(updated_at__gte=since).order_by("task_name", "-updated_at").distinct("task_name")
+    counts = {
+        row["task_name"]: row
+        for row in Job.objects.filter(updated_at__gte=since)
+        .values("task_name")
+        .annotate(
+            succeeded=Count("id", filter=Q(state=Job.State.SUCCEEDED)),
+            failed=Count("id", filter=Q(state=Job.State.FAILED)),
+        )
+    }
+    kinds = [
+        TaskKindActivity(
+            latest=job, succeeded=counts[job.task_name]["succeeded"], failed=counts[job.task_name]["failed"]
+        )
+        for job in latest
+    ]
+    return sorted(kinds, key=lambda kind: kind.latest.updated_at, reverse=True)
