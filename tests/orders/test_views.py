@@ -202,7 +202,8 @@ def test_the_order_pages_show_every_amount_with_cents_and_currency(client):
     assert "<td>Hand grinder</td><td>3</td><td>79.20 EUR</td><td>237.60 EUR</td>" in detail
     assert "<td>Ceramic mug</td><td>1</td><td>12.50 EUR</td><td>12.50 EUR</td>" in detail
     assert '<th id="order-total">250.10 EUR</th>' in detail
-    assert "<td>250.10 EUR</td>" in listing
+    assert '<td class="amount">250.10 EUR</td>' in listing
+    assert '<th class="amount" id="orders-total">250.10 EUR</th>' in listing
 
 
 def test_customers_see_only_their_orders_and_no_operator_links(client):
