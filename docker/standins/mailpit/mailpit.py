@@ -1,5 +1,6 @@
-"""Mailpit's SMTP side and the subset of its API v1 that tests read (paged as Mailpit pages it), in the same JSON shapes: enough to
-stand in for axllent/mailpit where no registry is reachable. `mailpit readyz` checks the HTTP side."""
+"""Mailpit's SMTP side and the subset of its API v1 that tests read (paged as Mailpit pages it), in the same
+JSON shapes: enough to stand in for axllent/mailpit where no registry is reachable. `mailpit readyz` checks
+the HTTP side."""
 
 import email
 import email.policy
