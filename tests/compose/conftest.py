@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 HEALTHY_TIMEOUT_SECONDS = 300
 DEMO_PASSWORD = "compose-demo-password"
 MAILPIT_PAGE = 5_000
+# A page answers in well under a second on a quiet machine; a browser would wait this long on a starved one
+# (sign-in took over 10 s at a load average of 30).
+HTTP_TIMEOUT_SECONDS = 30
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -162,7 +165,7 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
 
     def get(self, path: str) -> str:
-        with self.opener.open(self.base + path, timeout=10) as response:
+        with self.opener.open(self.base + path, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return response.read().decode()
 
     def post(self, path: str, fields: dict) -> tuple[str, str]:
@@ -170,7 +173,7 @@ class Browser:
         request = urllib.request.Request(
             self.base + path, data=urllib.parse.urlencode(fields).encode(), headers={"Referer": self.base + path}
         )
-        with self.opener.open(request, timeout=10) as response:
+        with self.opener.open(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return urllib.parse.urlsplit(response.url).path, response.read().decode()
 
     def csrf_token(self, form_page: str) -> str:
@@ -201,7 +204,7 @@ class Browser:
         """Posts the form of `form_page` to `path` with its CSRF token; returns the landing path and body."""
         data = urllib.parse.urlencode({"csrfmiddlewaretoken": self.csrf_token(form_page), **(fields or {})}).encode()
         request = urllib.request.Request(self.base + path, data=data, headers={"Referer": self.base + form_page})
-        with self.opener.open(request, timeout=10) as response:
+        with self.opener.open(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return urllib.parse.urlsplit(response.url).path, response.read().decode()
 
 
@@ -212,7 +215,7 @@ def http_get(url: str, *, basic: tuple[str, str] | None = None, bearer: str = ""
     if bearer:
         request.add_header("Authorization", f"Bearer {bearer}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
