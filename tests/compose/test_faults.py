@@ -92,7 +92,7 @@ def test_an_import_whose_worker_is_stopped_finishes_on_the_restarted_worker_with
         # then it handed the unfinished import back to its queue
         stopped = progress(staff, import_page)
         assert stopped["status"] == "importing" and stopped["processed"] < IMPORT_ROWS, stopped
-        assert f'"argsrepr": "({import_id},)"' in queued(healthy_stack, "bulk"), worker_log(worker)
+        assert f'"argsrepr": "[{import_id}]"' in queued(healthy_stack, "bulk"), worker_log(worker)
     finally:
         docker("update", "--cpu-quota", "-1", worker)
         restarted = time.monotonic()
