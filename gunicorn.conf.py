@@ -19,9 +19,9 @@ max_requests = 2000
 max_requests_jitter = 200
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# gunicorn limits only the request line and headers (limit_request_*), never the body, and compose puts
-# nothing in front of it: core.operations.middleware.RequestBodyLimitMiddleware refuses an oversized body (413) before
-# Django reads it. A proxy added in front should refuse it too (nginx: client_max_body_size 11m).
+# gunicorn limits only the request line and headers (limit_request_*), never the body: in compose the nginx
+# `proxy` in front refuses an oversized body (413) before gunicorn reads it (deploy/nginx), and
+# core.operations.middleware.RequestBodyLimitMiddleware does too before Django reads it, wherever gunicorn runs.
 # The reverse proxy in front sets X-Forwarded-Proto; trust it only from inside the compose network.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"

@@ -2,11 +2,12 @@
 task that gives up leaves a dead letter a person can see and retry."""
 
 import logging
+import signal
 import smtplib
 import socket
 from dataclasses import dataclass
 
-from celery import Task, current_task, shared_task
+from celery import Task, current_task, shared_task, signals
 from django.db import InterfaceError, OperationalError
 from django.db.models import Model
 from kombu.exceptions import OperationalError as BrokerError
@@ -84,6 +85,25 @@ def load_or_skip[M: Model](model: type[M], pk) -> M | None:
     return found
 
 
+# Set in a pool process once its pool sent it SIGTERM: the end of a stopping worker's soft shutdown, or a revoke
+# with terminate.
+_terminating = False
+
+
+@signals.worker_process_init.connect
+def _note_termination(**_kwargs):
+    """Wrap billiard's SIGTERM handler in each pool process, which raises SystemExit wherever the task is."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def note(signum, frame):
+        global _terminating
+        _terminating = True
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, note)
+
+
 class ProjectTask(Task):
     """Writes the task's job row (core.tasking.jobs) at each turn of its life, and a dead letter when it gives up."""
 
@@ -109,6 +129,11 @@ class ProjectTask(Task):
         try:
             return super().__call__(*args, **kwargs)
         except Exception as exc:
+            if _terminating:
+                # SystemExit raised mid-query (say in a COMMIT) makes Django's cleanup fail with a database
+                # error that replaces it; recorded as a failure, the task would be acknowledged and lost.
+                # Exiting instead leaves the message unacknowledged, so the stopping worker requeues it.
+                raise SystemExit("terminated by the pool") from exc
             # Celery hands on_failure a copy rebuilt from the exception's args, which drops the message of an
             # exception keeping it elsewhere (fpdf2's encoding error read as a bare "FPDFException()").
             self.request.raised = exc

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,11 +23,20 @@ REPO = Path(__file__).resolve().parents[2]
 # Measured: about two minutes on two shared cores with warm images; five leaves room for a cold page cache.
 HEALTHY_TIMEOUT_SECONDS = 300
 DEMO_PASSWORD = "compose-demo-password"
+MAILPIT_PAGE = 5_000
+# A page answers in well under a second on a quiet machine; a browser would wait this long on a starved one
+# (sign-in took over 10 s at a load average of 30).
+HTTP_TIMEOUT_SECONDS = 30
 
 
 def pytest_ignore_collect(collection_path, config):
     """Only `make compose-up-test` runs these (with tests/compose/pytest.ini): `make test` has no stack."""
     return config.inipath != Path(__file__).with_name("pytest.ini")
+
+
+def pytest_collection_modifyitems(items):
+    """The fault tests last: they stop and restart services and add orders that the other tests must not see."""
+    items.sort(key=lambda item: item.path.name == "test_faults.py")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -79,6 +89,27 @@ class Stack:
         )
         return {record["Config"]["Labels"]["com.docker.compose.service"]: record for record in records}
 
+    def container_id(self, service: str) -> str:
+        [container] = self.compose("ps", "-q", service).split()
+        return container
+
+    def django(self, code: str) -> str:
+        """Runs Python in the web container with Django set up, as an operator's `manage.py shell -c`; its output."""
+        return self.compose("exec", "-T", "web", "python", "manage.py", "shell", "--verbosity", "0", "-c", code)
+
+    def wait_healthy(self, timeout: float = HEALTHY_TIMEOUT_SECONDS) -> None:
+        """Until every service of `docker-compose up` is healthy (migrate: completed)."""
+        config = yaml.safe_load(self.compose("config"))["services"]
+        services = {name for name, service in config.items() if not service.get("profiles")}
+        try:
+            wait_for(
+                lambda: (c := self.containers()).keys() >= services and all(map(service_ready, c.values())),
+                timeout,
+                "not every service became healthy",
+            )
+        except AssertionError as timeout_error:
+            raise AssertionError(f"{timeout_error}:\n{self.compose('ps')}") from None
+
     def url(self, service: str, path: str = "") -> str:
         """The service's address as published on this machine."""
         if service == "web":
@@ -102,20 +133,11 @@ def stack() -> Stack:
 @pytest.fixture(scope="session")
 def healthy_stack(stack) -> Stack:
     """Waits until every service of `docker-compose up` is healthy (migrate: completed)."""
-    config = yaml.safe_load(stack.compose("config"))["services"]
-    services = {name for name, service in config.items() if not service.get("profiles")}
-    try:
-        wait_for(
-            lambda: (c := stack.containers()).keys() >= services and all(map(service_ready, c.values())),
-            HEALTHY_TIMEOUT_SECONDS,
-            "not every service became healthy",
-        )
-    except AssertionError as timeout:
-        raise AssertionError(f"{timeout}:\n{stack.compose('ps')}") from None
+    stack.wait_healthy()
     # Figures for docs/docker.md, printed with -s: time to healthy and each service's memory at rest.
     up_at = float(os.environ.get("COMPOSE_CI_UP_AT", "0"))
     if up_at:
-        print(f"\nall {len(services)} services healthy {time.time() - up_at:.0f} s after `up`")
+        print(f"\nall {len(stack.containers())} services healthy {time.time() - up_at:.0f} s after `up`")
     print(
         subprocess.run(
             ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"], capture_output=True, text=True
@@ -143,7 +165,7 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
 
     def get(self, path: str) -> str:
-        with self.opener.open(self.base + path, timeout=10) as response:
+        with self.opener.open(self.base + path, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return response.read().decode()
 
     def post(self, path: str, fields: dict) -> tuple[str, str]:
@@ -151,15 +173,38 @@ class Browser:
         request = urllib.request.Request(
             self.base + path, data=urllib.parse.urlencode(fields).encode(), headers={"Referer": self.base + path}
         )
-        with self.opener.open(request, timeout=10) as response:
+        with self.opener.open(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return urllib.parse.urlsplit(response.url).path, response.read().decode()
+
+    def csrf_token(self, form_page: str) -> str:
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.get(form_page)).group(1)
+
+    def post_file(self, path: str, form_page: str, field: str, filename: str, content: bytes) -> tuple[int, str, str]:
+        """Uploads `content` as the form of `form_page` would (multipart, with its CSRF token); returns the status,
+        the landing path and the body."""
+        boundary = f"----compose-test-{uuid.uuid4().hex}"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f"{self.csrf_token(form_page)}\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        request = urllib.request.Request(
+            self.base + path,
+            data=head + content + f"\r\n--{boundary}--\r\n".encode(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Referer": self.base + form_page},
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, urllib.parse.urlsplit(response.url).path, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, path, error.read().decode(errors="replace")
 
     def post_form(self, path: str, form_page: str, fields: dict | None = None) -> tuple[str, str]:
         """Posts the form of `form_page` to `path` with its CSRF token; returns the landing path and body."""
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.get(form_page)).group(1)
-        data = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, **(fields or {})}).encode()
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": self.csrf_token(form_page), **(fields or {})}).encode()
         request = urllib.request.Request(self.base + path, data=data, headers={"Referer": self.base + form_page})
-        with self.opener.open(request, timeout=10) as response:
+        with self.opener.open(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return urllib.parse.urlsplit(response.url).path, response.read().decode()
 
 
@@ -170,7 +215,7 @@ def http_get(url: str, *, basic: tuple[str, str] | None = None, bearer: str = ""
     if bearer:
         request.add_header("Authorization", f"Bearer {bearer}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -191,9 +236,12 @@ class Mailpit:
         self.base = base
 
     def messages(self) -> list[dict]:
-        status, body = http_get(self.base + "api/v1/messages")
+        """Every message, newest first (Mailpit's API pages them, 50 by default)."""
+        status, body = http_get(self.base + f"api/v1/messages?limit={MAILPIT_PAGE}")
         assert status == 200
-        return json.loads(body)["messages"]
+        listing = json.loads(body)
+        assert listing["count"] == listing["messages_count"], "more messages than one page of the mail service"
+        return listing["messages"]
 
     def wait_for_subject(self, subject: str, timeout: float = 60) -> dict:
         summary = wait_for(

@@ -15,6 +15,7 @@ def test_every_service_is_healthy_and_migrate_completed(healthy_stack):
     assert set(containers) == {
         "migrate",
         "web",
+        "proxy",
         "worker-default",
         "worker-email",
         "worker-bulk",

@@ -1,5 +1,6 @@
-"""Mailpit's SMTP side and the subset of its API v1 that tests read, in the same JSON shapes: enough to
-stand in for axllent/mailpit where no registry is reachable. `mailpit readyz` checks the HTTP side."""
+"""Mailpit's SMTP side and the subset of its API v1 that tests read (paged as Mailpit pages it), in the same
+JSON shapes: enough to stand in for axllent/mailpit where no registry is reachable. `mailpit readyz` checks
+the HTTP side."""
 
 import email
 import email.policy
@@ -8,6 +9,7 @@ import json
 import signal
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,14 +93,19 @@ class API(BaseHTTPRequestHandler):
             if path in ("/readyz", "/livez"):
                 return self.reply(200, b"ok", "text/plain")
             if path == "/api/v1/messages":
-                listed = [m["summary"] for m in reversed(messages.values())]  # newest first, as Mailpit
+                # Newest first, a page of `limit` (Mailpit's default: 50) from `start`, as Mailpit.
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                start = int(query.get("start", ["0"])[0])
+                limit = int(query.get("limit", ["50"])[0])
+                everything = [m["summary"] for m in reversed(messages.values())]
+                listed = everything[start : start + limit]
                 return self.json(
                     {
-                        "total": len(listed),
-                        "unread": len(listed),
+                        "total": len(everything),
+                        "unread": len(everything),
                         "count": len(listed),
-                        "messages_count": len(listed),
-                        "start": 0,
+                        "messages_count": len(everything),
+                        "start": start,
                         "tags": [],
                         "messages": listed,
                     }
