@@ -39,6 +39,11 @@ class JobState:
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
 
+    @property
+    def can_start(self) -> bool:
+        """Its button is live only when starting it again means something: never run, failed or cancelled."""
+        return self.state in {"idle", "failed", "cancelled"}
+
 
 def orders_visible_to(*, user) -> QuerySet[Order]:
     """Staff see every order; a customer only their own; anyone else nothing."""
@@ -86,7 +91,7 @@ def job_progress(job: Job | None) -> tuple[str, str, int]:
 def invoice_job(*, order: Order) -> JobState:
     invoice = getattr(order, "invoice", None)
     if invoice is None or invoice.requested_at is None:
-        return JobState("invoice", "Invoice", "idle", "not requested")
+        return JobState("invoice", "Invoice", "idle")
     label = f"Invoice {invoice.number}"
     if invoice.sent_at is not None:
         return JobState("invoice", label, "done", f"emailed {format_time(invoice.sent_at)}")
@@ -97,7 +102,7 @@ def invoice_job(*, order: Order) -> JobState:
 def charge_job(*, order: Order) -> JobState:
     charge = charge_for_order(order_id=order.pk)
     if charge is None:
-        return JobState("charge", "Payment", "idle", "not charged")
+        return JobState("charge", "Payment", "idle")
     label = f"Payment {format_money(charge.amount, charge.currency)}"
     if charge.status == Charge.Status.SUCCEEDED:
         return JobState("charge", label, "done", "charged")
@@ -111,7 +116,7 @@ def pipeline_job(*, order: Order) -> JobState:
     """Steps passed are the facts their services record on the order or its charge; the step under way shows
     its own job (queued, running, retrying with the last error, lost), a child of the pipeline's job."""
     if order.pipeline_queued_at is None:
-        return JobState("pipeline", "Full pipeline", "idle", "not started")
+        return JobState("pipeline", "Full pipeline", "idle")
     charge = charge_for_order(order_id=order.pk)
     passed = [
         charge is not None or order.status not in {Order.Status.NEW, Order.Status.FAILED},

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.exceptions import ProjectError
@@ -89,9 +90,18 @@ def _start_job(request, pk: int, task, request_job: Callable[[Order], str]):
     return _answer(request, order, success=success)
 
 
+# Each job's button: its URL name, element id and text.
+JOB_ACTIONS = {
+    "invoice": ("orders:send_invoice", "send-invoice", "Send invoice"),
+    "charge": ("orders:charge", "charge", "Charge"),
+    "pipeline": ("orders:run_pipeline", "run-pipeline", "Run full pipeline"),
+}
+
+
 def _jobs_context(order, **notice) -> dict:
     jobs = order_jobs(order=order)
-    return {"order": order, "jobs": jobs, "polling": not all(job.finished for job in jobs), **notice}
+    rows = [(job, reverse(JOB_ACTIONS[job.key][0], args=[order.pk]), *JOB_ACTIONS[job.key][1:]) for job in jobs]
+    return {"order": order, "rows": rows, "polling": not all(job.finished for job in jobs), **notice}
 
 
 def _answer(request, order, *, success: str = "", error: str = ""):

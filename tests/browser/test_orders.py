@@ -19,6 +19,10 @@ def test_send_invoice_click_answers_at_once_and_the_state_reaches_done(page, sig
     sign_in(order.customer.user)
     page.screenshot(path=SCREENSHOTS / "orders.png", full_page=True)
     page.click(f"a[href='/orders/{order.pk}/']")
+    # Each job's button sits in its row, and an idle job says "not started" once, not twice.
+    for job in ("invoice", "charge", "pipeline"):
+        assert page.locator(f"#job-{job}").inner_text().count("not started") == 1
+    assert page.locator("#job-invoice #send-invoice").is_enabled()
 
     started = time.perf_counter()
     page.click("#send-invoice")
@@ -27,6 +31,9 @@ def test_send_invoice_click_answers_at_once_and_the_state_reaches_done(page, sig
 
     page.wait_for_selector("#job-invoice[data-state=done]")
     assert page.locator("#jobs").get_attribute("hx-trigger") is None  # finished: polling stopped
+    # A sent invoice cannot be sent again from the page; the jobs not yet run still can be started.
+    assert page.locator("#send-invoice").is_disabled()
+    assert page.locator("#charge").is_enabled() and page.locator("#run-pipeline").is_enabled()
     page.screenshot(path=SCREENSHOTS / "order-detail.png", full_page=True)
     messages = wait_until(lambda: mailsink.to(order.customer.email), 30, "invoice email never arrived")
     invoice = Invoice.objects.get(order=order)
