@@ -5,8 +5,9 @@ import pytest
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from core.models import DeadLetter
 from tests.browser.screenshots import SCREENSHOTS
-from tests.factories import StaffFactory
+from tests.factories import PASSWORD, StaffFactory
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,6 +23,39 @@ def test_staff_see_workers_queues_and_beat_on_the_operations_page(page, sign_in,
     assert page.locator("#workers li").count() >= 1
     assert page.locator("a", has_text="Flower").count() >= 1
     page.screenshot(path=SCREENSHOTS / "operations.png", full_page=True)
+
+
+def test_a_failed_task_keeps_its_retry_button_and_every_column_in_view_on_a_laptop_and_a_phone(browser, web_server):
+    # given a task that gave up with a long error, part of it one unbroken token, as SMTP servers answer
+    DeadLetter.objects.create(
+        task_id="long-error",
+        task_name="orders.send_invoice_email",
+        queue="email",
+        args=[3],
+        exception="SMTPRecipientsRefused: " + "mailbox-unavailable-" * 12 + " the server said no " * 8,
+        attempts=6,
+    )
+    staff = StaffFactory(is_superuser=True)
+
+    for width, height in ((1280, 860), (390, 844)):
+        context = browser.new_context(base_url=web_server, viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto("/login/")
+        page.fill("#id_username", staff.username)
+        page.fill("#id_password", PASSWORD)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+
+        page.goto("/operations/")
+
+        # then Retry and each column of the row are on screen, without scrolling sideways
+        row = page.locator("#dead-letters tbody tr").first
+        for cell in (row.locator("button", has_text="Retry"), *[row.locator("td").nth(n) for n in range(6)]):
+            box = cell.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (width, cell.inner_text()[:40], box)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=SCREENSHOTS / f"operations-failed-task-{width}.png", full_page=True)
+        context.close()
 
 
 def test_a_schedule_changed_in_admin_is_fired_by_the_running_beat(page, sign_in, live_worker, live_beat):
