@@ -1,6 +1,7 @@
 """The proxy compose puts in front of gunicorn (deploy/nginx), run here with Debian's nginx on loopback: a body
 over the upload limit is refused 413 before gunicorn sees a byte of it, and one at the limit goes through."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -70,31 +71,31 @@ def answer_to(port: int, declared_length: int, body: bytes = b"") -> int:
 def test_the_proxy_refuses_a_body_over_the_upload_limit_before_gunicorn_reads_it(stack_run_dir, process_logs):
     assert upload_limit() == settings.CONTACT_IMPORT_MAX_BYTES + MULTIPART_ALLOWANCE_BYTES
     web_port, port, health_port = free_port(), free_port(), free_port()
-    web = ManagedProcess(
-        "proxied-web",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "myproject.wsgi",
-            "--bind",
-            f"127.0.0.1:{web_port}",
-            "--access-logfile",
-            "-",
-        ],
-        process_env(),
-        process_logs,
-    )
     folder = stack_run_dir  # where nginx's workers (nobody) reach their temporary files
     folder.mkdir()
     folder.chmod(0o755)
     (folder / "nginx.conf").write_text(proxy_config(folder, port=port, health_port=health_port, web_port=web_port))
     nginx = shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin")  # Debian's nginx-light
-    proxy = ManagedProcess("proxy", [nginx, "-c", str(folder / "nginx.conf"), "-p", str(folder)], {}, process_logs)
-    try:
+    with contextlib.ExitStack() as started:  # each process is stopped, whatever fails after it started
+        web = ManagedProcess(
+            "proxied-web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "myproject.wsgi",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--access-logfile=-",
+            ],
+            process_env(),
+            process_logs,
+        )
+        started.callback(web.stop)
+        proxy = ManagedProcess("proxy", [nginx, "-c", str(folder / "nginx.conf"), "-p", str(folder)], {}, process_logs)
+        started.callback(proxy.stop)
         wait_until(lambda: "Booting worker" in web.output(), 60, "gunicorn never started", web)
         wait_until(lambda: answer_to(port, 0) != 502, 60, "the proxy never reached gunicorn", proxy)
-
         posts_seen_by_gunicorn = web.output().count(f'"POST {UPLOAD_PATH} ')
 
         # when a request declares one byte over the limit, and another exactly the limit (sent in full)
@@ -107,6 +108,3 @@ def test_the_proxy_refuses_a_body_over_the_upload_limit_before_gunicorn_reads_it
         wait_until(
             lambda: web.output().count(f'"POST {UPLOAD_PATH} ') == posts_seen_by_gunicorn + 1, 30, "gunicorn's log", web
         )
-    finally:
-        proxy.stop()
-        web.stop()
