@@ -100,16 +100,18 @@ def page(browser, web_server):
 
 @pytest.fixture
 def sign_in(page):
-    def sign_in_as(user):
-        page.goto("/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.click("button[type=submit]")
-        assert page.locator("text=Sign out").count(), f"sign-in failed:\n{page.content()[:3000]}"
-        return page
+    return lambda user: sign_in_on(page, user)
 
-    return sign_in_as
+
+def sign_in_on(page, user):
+    """Signs `user` in through the login form of `page` (any context or screen size)."""
+    page.goto("/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.locator("text=Sign out").count(), f"sign-in failed:\n{page.content()[:3000]}"
+    return page
 
 
 def _answers(url: str) -> bool:

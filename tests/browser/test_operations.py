@@ -6,8 +6,9 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.models import DeadLetter
+from tests.browser.conftest import sign_in_on
 from tests.browser.screenshots import SCREENSHOTS
-from tests.factories import PASSWORD, StaffFactory
+from tests.factories import StaffFactory
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,11 +41,7 @@ def test_a_failed_task_keeps_its_retry_button_and_every_column_in_view_on_a_lapt
     for width, height in ((1280, 860), (390, 844)):
         context = browser.new_context(base_url=web_server, viewport={"width": width, "height": height})
         page = context.new_page()
-        page.goto("/login/")
-        page.fill("#id_username", staff.username)
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.click("button[type=submit]")
+        sign_in_on(page, staff)
 
         page.goto("/operations/")
 

@@ -6,6 +6,7 @@ import pytest
 
 from core.money import format_money
 from orders.models import Invoice, Order
+from tests.browser.conftest import sign_in_on
 from tests.browser.screenshots import SCREENSHOTS
 from tests.factories import PASSWORD, OrderFactory, ProductFactory, StaffFactory
 from tests.support.pdf import attachment, pdf_text
@@ -88,11 +89,7 @@ def test_the_order_list_colours_each_status_and_totals_the_orders_also_on_a_phon
     for viewport in ({"width": 1280, "height": 860}, {"width": 390, "height": 844}):
         context = browser.new_context(base_url=web_server, viewport=viewport, is_mobile=viewport["width"] < 600)
         page = context.new_page()
-        page.goto("/login/")
-        page.fill("#id_username", staff.username)
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.click("button[type=submit]")
+        sign_in_on(page, staff)
 
         page.goto("/orders/")
 
