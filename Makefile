@@ -67,8 +67,9 @@ compose-check: system-deps
 	@echo "docker-compose.yml is valid"
 
 # The real Dockerfile and docker-compose.yml in a real Docker engine (started here when none runs, as root),
-# third-party images replaced by offline stand-ins; then tests/compose over the published ports. About 5 minutes
-# warm; the first run builds the base images (docker/standins) too.
+# third-party images replaced by offline stand-ins; then tests/compose over the published ports. About 14 minutes
+# (measured on 2 cores: a minute of image builds with nothing cached, 13 of tests, 5 of which wait out the
+# visibility timeout after a worker's SIGKILL); base images are cached by the hash of their inputs.
 compose-up-test: $(VENV)/.dev-installed
 	./scripts/compose-ci $(PYTEST_ARGS)
 

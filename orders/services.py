@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,40 +34,50 @@ def invoice_request(*, order: Order) -> Invoice:
     return invoice
 
 
-@transaction.atomic
 def invoice_send(*, order_id: int) -> Invoice:
     """Render the PDF and email it once. The row lock makes concurrent deliveries wait, and the second one
     finds the invoice sent and sends nothing.
 
-    A crash after the SMTP server accepted the mail but before this transaction commits sends it again on
-    redelivery: at-least-once, because a lost invoice costs more than a duplicate. The stable Message-ID
-    lets mail clients fold such a duplicate."""
-    order = Order.objects.select_related("customer").get(pk=order_id)
-    invoice, _ = Invoice.objects.select_for_update().get_or_create(
-        order=order, defaults={"number": invoice_number_for(order)}
-    )
-    if invoice.sent_at is not None:
-        logger.info("invoice %s already sent, nothing to do", invoice.number)
+    The sent mark is written before the mail goes out and commits as soon as the SMTP server has accepted it
+    (the connection's QUIT waits until after). A crash inside that gap (the server storing the mail, its reply,
+    the commit: milliseconds) cannot be told from one before it, so redelivery sends the mail again:
+    at-least-once, because a lost invoice costs more than a duplicate. The stable Message-ID lets mail clients
+    fold the copy."""
+    connection = get_connection()
+    try:
+        with transaction.atomic():
+            order = Order.objects.select_related("customer").get(pk=order_id)
+            invoice, _ = Invoice.objects.select_for_update().get_or_create(
+                order=order, defaults={"number": invoice_number_for(order)}
+            )
+            if invoice.sent_at is not None:
+                logger.info("invoice %s already sent, nothing to do", invoice.number)
+                return invoice
+            pdf = invoice_pdf_render(invoice=invoice)
+            invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
+            message = EmailMessage(
+                subject=f"Your invoice {invoice.number}",
+                body=(
+                    f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
+                    f"total {format_money(order.total)}.\n"
+                ),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[order.customer.email],
+                headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
+                connection=connection,
+            )
+            message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")
+            invoice.status = Invoice.Status.SENT
+            invoice.sent_at = timezone.now()
+            invoice.save(update_fields=["pdf", "status", "sent_at"])
+            # Opened here, the connection stays open after the send, so nothing but the commit follows the
+            # server's acceptance.
+            connection.open()
+            message.send()
+        logger.info("invoice %s sent to %s", invoice.number, order.customer.email)
         return invoice
-    pdf = invoice_pdf_render(invoice=invoice)
-    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
-    message = EmailMessage(
-        subject=f"Your invoice {invoice.number}",
-        body=(
-            f"Hello {order.customer.name},\n\nattached is the invoice for order #{order.pk}, "
-            f"total {format_money(order.total)}.\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[order.customer.email],
-        headers={"Message-ID": f"<{invoice.number}@{settings.DEFAULT_FROM_EMAIL.split('@')[-1]}>"},
-    )
-    message.attach(f"{invoice.number}.pdf", pdf, "application/pdf")
-    message.send()
-    invoice.status = Invoice.Status.SENT
-    invoice.sent_at = timezone.now()
-    invoice.save(update_fields=["pdf", "status", "sent_at"])
-    logger.info("invoice %s sent to %s", invoice.number, order.customer.email)
-    return invoice
+    finally:
+        connection.close()
 
 
 @transaction.atomic

@@ -30,10 +30,13 @@ def heartbeat_file(process: str) -> Path:
 
 
 def record_heartbeat(key: str, process: str, *, queues: list[str] | None = None) -> None:
+    """The file first: it tells a liveness probe that this process's loop runs, which a Redis outage does not
+    change (a probe that failed with Redis would have every worker restarted for nothing); the Redis key tells
+    the rest of the system."""
+    heartbeat_file(process).touch()
     now = time.time()
     value = now if queues is None else json.dumps({"at": now, "queues": queues})
     redis_client().set(key, value, ex=settings.HEARTBEAT_INTERVAL_SECONDS * 3)
-    heartbeat_file(process).touch()
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):

@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from tests.compose.conftest import DEMO_PASSWORD, wait_for
 
@@ -148,10 +149,19 @@ def send_invoices(staff, orders: list[int]) -> list[str]:
     return numbers
 
 
-def invoice_emails(mailpit, numbers: list[str]) -> dict[str, int]:
-    """How many emails the mail service holds for each invoice number."""
-    subjects = [message["Subject"] for message in mailpit.messages()]
-    return {number: subjects.count(f"Your invoice {number}") for number in numbers}
+def invoice_emails(mailpit, numbers: list[str]) -> dict[str, list[str]]:
+    """The Message-IDs of the emails the mail service holds for each invoice number."""
+    copies = {number: [] for number in numbers}
+    for message in mailpit.messages():
+        number = message["Subject"].removeprefix("Your invoice ")
+        if number in copies:
+            copies[number].append(message["MessageID"])
+    return copies
+
+
+def pool_size(stack, service: str) -> int:
+    command = yaml.safe_load(stack.compose("config"))["services"][service]["command"]
+    return int(command[command.index("--concurrency") + 1])
 
 
 def test_invoices_whose_email_worker_is_sigkilled_mid_batch_are_all_sent_once(
@@ -171,7 +181,7 @@ def test_invoices_whose_email_worker_is_sigkilled_mid_batch_are_all_sent_once(
     # when the worker is SIGKILLed in the middle of it
     killed = time.monotonic()
     healthy_stack.compose("kill", "-s", "SIGKILL", "worker-email")
-    sent_before = sum(invoice_emails(mailpit, numbers).values())
+    sent_before = sum(map(len, invoice_emails(mailpit, numbers).values()))
     assert sent_before < INVOICES, "every invoice went out before the kill: nothing was cut short"
     healthy_stack.compose("start", "worker-email")
 
@@ -181,12 +191,19 @@ def test_invoices_whose_email_worker_is_sigkilled_mid_batch_are_all_sent_once(
         visibility_timeout + 120,
         "some invoices never went out",
     )
+    copies = invoice_emails(mailpit, numbers)
+    repeated = {number: ids for number, ids in copies.items() if len(ids) > 1}
     print(
         f"\n{sent_before} of {INVOICES} invoices out when worker-email was SIGKILLed; "
-        f"all out {time.monotonic() - killed:.0f} s after the kill (visibility timeout {visibility_timeout} s)"
+        f"all out {time.monotonic() - killed:.0f} s after the kill (visibility timeout {visibility_timeout} s); "
+        f"{len(repeated)} sent twice"
     )
-    # and none twice
-    assert invoice_emails(mailpit, numbers) == dict.fromkeys(numbers, 1)
+    # and each once, except a send the kill cut after the server accepted the mail and before the invoice's
+    # sent mark committed (milliseconds, see orders.services.invoice_send): it cannot be told from a send cut
+    # before acceptance, so it goes again, under the same Message-ID for mail clients to fold. A pool process
+    # is in that gap at most once when the kill lands.
+    assert all(len(ids) <= 2 and len(set(ids)) == 1 for ids in copies.values()), repeated
+    assert len(repeated) <= pool_size(healthy_stack, "worker-email"), repeated
 
 
 def test_a_thousand_queued_tasks_all_run_after_a_redis_restart(healthy_stack):
@@ -237,4 +254,4 @@ def test_clicks_made_while_redis_is_stopped_are_published_by_the_relay_when_it_i
 
     # then the relay publishes each one once Redis is back, and each invoice goes out once
     wait_for(lambda: all(invoice_emails(mailpit, numbers).values()), 180, "the relay did not publish the clicks' tasks")
-    assert invoice_emails(mailpit, numbers) == dict.fromkeys(numbers, 1)
+    assert [len(ids) for ids in invoice_emails(mailpit, numbers).values()] == [1] * len(numbers)

@@ -1,10 +1,15 @@
 """/healthz tells a load balancer whether this web process can serve; /healthz/system tells staff (or the
 metrics token) the state of the whole system."""
 
-import pytest
+import os
 
-from core.operations.health import BEAT_KEY, WORKER_KEY_PREFIX, record_heartbeat
+import pytest
+import redis
+
+from core.operations import probes
+from core.operations.health import BEAT_KEY, WORKER_KEY_PREFIX, heartbeat_file, record_heartbeat
 from tests.factories import StaffFactory, UserFactory
+from tests.support.embedded import free_port
 
 # A Redis of each test's own: the suite's workers and beat, which may be running, write no heartbeats and
 # take no messages there, and the heartbeats written here do not outlive the test.
@@ -98,3 +103,19 @@ def test_system_health_counts_waiting_messages_per_queue(staff_client):
     app.send_task("orders.send_invoice_email", args=[1], queue="bulk")
 
     assert staff_client.get("/healthz/system").json()["queues"]["bulk"] == 1
+
+
+def test_a_heartbeat_with_redis_down_still_tells_the_liveness_probe_the_process_runs(settings, tmp_path, monkeypatch):
+    # given a process whose heartbeat file is old, and a Redis that does not answer
+    monkeypatch.setattr("core.operations.health.HEARTBEAT_FILE_DIR", tmp_path)
+    stale = heartbeat_file("worker")
+    stale.touch()
+    os.utime(stale, (0, 0))
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+
+    # when it records its heartbeat, the Redis half fails
+    with pytest.raises(redis.ConnectionError):
+        record_heartbeat(WORKER_KEY_PREFIX + "email@test", "worker", queues=["email"])
+
+    # then the liveness probe (the file's age) still sees it alive
+    assert probes.worker() is None

@@ -64,6 +64,7 @@ def test_transient_smtp_error_is_retried_then_dead_lettered(eager, monkeypatch):
     letter = DeadLetter.objects.get(task_name="orders.send_invoice_email")
     assert letter.args == [order.pk] and "SMTPServerDisconnected" in letter.exception
     assert letter.attempts == 1 + tasks.send_invoice_email.max_retries
+    assert not Invoice.objects.filter(order=order, sent_at__isnull=False).exists(), "marked sent, never accepted"
 
 
 def test_wrong_argument_type_is_dead_lettered_without_retry(eager):

@@ -1,8 +1,9 @@
-"""Beat mistakes: two beat processes at once, and a beat killed right after sending, never double a
-periodic job's effect; the daily digest stays one email per subscriber and day."""
+"""Beat mistakes: a second beat process sends nothing while the first lives and takes over when it dies; the
+daily digest stays one email per subscriber and day."""
 
 import json
 import signal
+import time
 
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -13,7 +14,8 @@ from tests.support.processes import ManagedProcess, celery_command, process_env,
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DIGEST_RUN = "Task notifications.send_daily_digest["
+SENDING = "Sending due task reliability: digest every 2 s"
+STANDING_BY = "another beat holds the beat lock; standing by"
 
 
 def start_beat(process_logs, name: str) -> ManagedProcess:
@@ -22,7 +24,7 @@ def start_beat(process_logs, name: str) -> ManagedProcess:
     return beat
 
 
-def test_two_beats_and_a_killed_beat_never_double_the_digest(live_worker, mailsink, process_logs):
+def test_a_second_beat_sends_nothing_until_the_first_dies(live_worker, mailsink, process_logs):
     # given subscribers, and the day's digest scheduled every 2 seconds (a stand-in for 08:00 daily)
     subscribers = SubscriberFactory.create_batch(3)
     PeriodicTask.objects.create(
@@ -32,23 +34,34 @@ def test_two_beats_and_a_killed_beat_never_double_the_digest(live_worker, mailsi
         interval=IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS),
         kwargs=json.dumps({"day": "2026-11-21"}),
     )
-    runs_before = live_worker.output().count(DIGEST_RUN)
 
-    # when two beat processes run by accident, and one is SIGKILLed right after sending and restarted
-    beats = [start_beat(process_logs, "beat-1"), start_beat(process_logs, "beat-2")]
+    # when a second beat is started beside the first by accident
+    leader = start_beat(process_logs, "beat-1")
+    beats = [leader]
     try:
-        for beat in beats:
-            beat.wait_for_output("Sending due task reliability: digest every 2 s", timeout=60)
-        beats[0].signal(signal.SIGKILL)
-        beats[0].stop()
-        beats[0] = start_beat(process_logs, "beat-1-restarted")
-        beats[0].wait_for_output("Sending due task reliability: digest every 2 s", timeout=60)
+        leader.wait_for_output(SENDING, timeout=60)
+        standby = start_beat(process_logs, "beat-2")
+        beats.append(standby)
+        standby.wait_for_output(STANDING_BY, timeout=60)
+        sent_by_leader = leader.output().count(SENDING)
+        wait_until(lambda: leader.output().count(SENDING) >= sent_by_leader + 3, 60, "beat-1 stopped sending", leader)
+        # then only the first sends, through several of the task's periods
+        assert SENDING not in standby.output()
+
+        # when the first is SIGKILLed, the second takes over; a restarted first stands by
+        leader.signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        leader.stop()
+        standby.wait_for_output(SENDING, timeout=60)
+        print(f"\nbeat-2 sent {time.monotonic() - killed_at:.1f} s after beat-1 was SIGKILLed")
+        restarted = start_beat(process_logs, "beat-1-restarted")
+        beats.append(restarted)
+        restarted.wait_for_output(STANDING_BY, timeout=60)
+        sent_by_standby = standby.output().count(SENDING)
         wait_until(
-            lambda: live_worker.output().count(DIGEST_RUN) - runs_before >= 2 * 4,
-            60,
-            "the digest was not fired again and again",
-            live_worker,
+            lambda: standby.output().count(SENDING) >= sent_by_standby + 3, 60, "beat-2 stopped sending", standby
         )
+        assert SENDING not in restarted.output()
     finally:
         for beat in beats:
             beat.stop()
