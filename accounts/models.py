@@ -34,7 +34,8 @@ class ContactImport(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    file = models.FileField(upload_to=contact_import_path)
+    # Emptied when the retention rule deletes the stored file (settings.CONTACT_IMPORT_RETENTION_DAYS).
+    file = models.FileField(upload_to=contact_import_path, blank=True)
     original_name = models.CharField(max_length=255)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     total_rows = models.PositiveIntegerField(default=0)
@@ -50,6 +51,8 @@ class ContactImport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the retention rule deleted the uploaded file and the error rows; the figures above stay.
+    upload_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,9 +5,12 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from accounts.models import ContactImport
 from core.models import Job
 from core.tasking.jobs import latest_job
+from core.times import format_date
 
 # The import task, by its registered name (tests/accounts check it against the task).
 IMPORT_TASK = "accounts.import_contacts"
@@ -29,6 +32,7 @@ class ImportProgress:
     error: str
     job_state: str  # the import job's state: queued, running, retrying, succeeded, failed, cancelled
     job_note: str  # what it says while the import row cannot: waiting for a worker, retrying, gave up
+    retention_note: str  # once the retention rule deleted the upload and the error report: when, and why
 
     @property
     def finished(self) -> bool:
@@ -56,6 +60,16 @@ def contact_import_progress(*, contact_import: ContactImport) -> ImportProgress:
         error=current.error,
         job_state=job.state if job else "",
         job_note=_job_note(job) if current.status != ContactImport.Status.DONE else "",
+        retention_note=_retention_note(current),
+    )
+
+
+def _retention_note(contact_import: ContactImport) -> str:
+    if contact_import.upload_deleted_at is None:
+        return ""
+    return (
+        f"The uploaded file and its error report were deleted on {format_date(contact_import.upload_deleted_at)}: "
+        f"uploads are kept for {settings.CONTACT_IMPORT_RETENTION_DAYS} days."
     )
 
 

@@ -1,10 +1,12 @@
-"""Writes and business rules for contacts, their CSV imports and expired sessions."""
+"""Writes and business rules for contacts, their CSV imports, the retention of their uploads and expired
+sessions."""
 
 import codecs
 import csv
 import io
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
@@ -29,6 +31,14 @@ CONTACT_IMPORT_BATCH_SIZE = 1_000
 # Expired sessions deleted per statement. Measured on PostgreSQL 16, 2 shared cores under load: about 100 ms
 # per 1,000 rows (50,000 in 4.9 s), so each delete holds its locks for ~200 ms and never blocks logins long.
 SESSION_CLEANUP_BATCH_SIZE = 2_000
+# Expired imports read per query; each then costs one storage DELETE and two short statements. Measured with the
+# embedded PostgreSQL 18 on the 2-core machine (load ~1), 300 imports: 0.8 ms each on the media folder, 4.3 ms on
+# moto's S3 server on loopback. A remote bucket adds its round trip (tens of ms): a batch takes seconds, and a run
+# stopped by its time limit keeps what it deleted, so the next night's run goes on from there.
+UPLOAD_RETENTION_BATCH_SIZE = 100
+# An expired import's error rows deleted per statement (a 150,000-row file can leave that many). Measured on the
+# same machine: 56 ms per 5,000 rows, 150,000 in 1.7 s, so no statement holds its locks long.
+IMPORT_ERRORS_DELETE_BATCH_SIZE = 5_000
 
 CONTACT_COLUMNS = ("email", "name", "company", "phone")
 REQUIRED_COLUMNS = ("email", "name")
@@ -37,6 +47,7 @@ FIELD_MAX_LENGTHS = {"email": 254, "name": 200, "company": 200, "phone": 40}
 UPLOAD_CHECK_BYTES = 64 * 1024
 # UTF-8, with or without the byte-order mark spreadsheet programs write.
 FILE_ENCODING = "utf-8-sig"
+GONE = "The uploaded file is no longer stored; upload it again."
 NOT_UTF8 = "The file is not UTF-8 text ({where}). Save it as “CSV UTF-8” and upload it again."
 
 
@@ -109,6 +120,32 @@ def contact_import_fail(*, contact_import_id: int, message: str) -> ContactImpor
     return contact_import
 
 
+def expired_import_uploads_delete() -> int:
+    """Delete the stored file and the error report of every import uploaded more than
+    CONTACT_IMPORT_RETENTION_DAYS ago; returns how many imports. Their rows stay, with their figures and the time
+    of the deletion, so their pages say what happened. The file goes first and the row is marked last, so a run
+    stopped anywhere leaves work the next run finishes, and a finished one leaves nothing to do."""
+    cutoff = timezone.now() - timedelta(days=settings.CONTACT_IMPORT_RETENTION_DAYS)
+    expired = ContactImport.objects.filter(created_at__lt=cutoff, upload_deleted_at__isnull=True).order_by("pk")
+    deleted = 0
+    while batch := list(expired[:UPLOAD_RETENTION_BATCH_SIZE]):
+        for contact_import in batch:
+            _upload_delete(contact_import)
+        deleted += len(batch)
+    logger.info("deleted the uploads of %s imports older than %s days", deleted, settings.CONTACT_IMPORT_RETENTION_DAYS)
+    return deleted
+
+
+def _upload_delete(contact_import: ContactImport) -> None:
+    if contact_import.file:
+        # Whatever the storage (a folder or a bucket); a file already gone is no error.
+        contact_import.file.storage.delete(contact_import.file.name)
+    errors = ContactImportError.objects.filter(contact_import=contact_import)
+    while ids := list(errors.values_list("pk", flat=True)[:IMPORT_ERRORS_DELETE_BATCH_SIZE]):
+        ContactImportError.objects.filter(pk__in=ids).delete()
+    ContactImport.objects.filter(pk=contact_import.pk).update(file="", upload_deleted_at=timezone.now())
+
+
 def expired_sessions_delete() -> int:
     """Delete expired Django sessions in bounded batches, each its own short statement; returns the count."""
     deleted = 0
@@ -157,10 +194,12 @@ def _columns(header: list[str]) -> dict[str, int]:
 
 def _validated_shape(contact_import: ContactImport) -> tuple[dict[str, int], int]:
     """Stream the whole file once: its columns and number of contact rows, or ProjectError before any write."""
+    if not contact_import.file:
+        raise ProjectError(GONE)
     try:
         binary = contact_import.file.open("rb")
     except FileNotFoundError:
-        raise ProjectError("The uploaded file is no longer stored; upload it again.") from None
+        raise ProjectError(GONE) from None
     with binary:
         reader = _csv_reader(binary)
         try:

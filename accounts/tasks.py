@@ -33,3 +33,10 @@ def cleanup_expired_sessions() -> None:
     with nonoverlapping("accounts.cleanup_expired_sessions", timeout=BULK_LONG.time_limit) as acquired:
         if acquired:
             services.expired_sessions_delete()
+
+
+@project_task("accounts.cleanup_expired_import_uploads", BULK_LONG)
+def cleanup_expired_import_uploads() -> None:
+    with nonoverlapping("accounts.cleanup_expired_import_uploads", timeout=BULK_LONG.time_limit) as acquired:
+        if acquired:
+            services.expired_import_uploads_delete()

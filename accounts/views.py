@@ -62,7 +62,8 @@ def import_progress_partial(request, pk: int):
 @staff_only
 @require_GET
 def import_errors_download(request, pk: int):
-    contact_import = get_object_or_404(ContactImport, pk=pk)
+    # Once the retention rule deleted the report there is nothing to download; the import's page says so.
+    contact_import = get_object_or_404(ContactImport, pk=pk, upload_deleted_at__isnull=True)
     response = StreamingHttpResponse(
         contact_import_errors_csv(contact_import=contact_import), content_type="text/csv; charset=utf-8"
     )

@@ -14,4 +14,9 @@ PERIODIC_TASKS = {
     "Send daily digest": {"task": "notifications.send_daily_digest", "schedule": crontab(hour=8, minute=0)},
     # Every day at 02:00.
     "Clean up expired sessions": {"task": "accounts.cleanup_expired_sessions", "schedule": crontab(hour=2, minute=0)},
+    # Every day at 02:30.
+    "Delete expired import uploads": {
+        "task": "accounts.cleanup_expired_import_uploads",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }

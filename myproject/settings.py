@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from kombu import Queue
@@ -105,6 +106,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Files that workers write and web serves (invoice PDFs, contact-import uploads): in an S3-protocol bucket when
+# one is named, so web and workers share no disk; otherwise in MEDIA_ROOT (`make run`, compose's media volume).
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL", "")  # empty: AWS itself
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -115,11 +122,46 @@ STORAGES = {
         )
     },
 }
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # Unset: boto3's own lookup (an instance or pod role, ~/.aws), so a cluster needs no keys in its Secret.
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            # Objects are written without an ACL and so stay as private as the bucket, which must not be public;
+            # people get them only through the staff views that stream them. A URL made anyway is signed and
+            # lasts 5 minutes.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            # A name already taken gets a suffix instead of replacing another invoice's or import's file.
+            "file_overwrite": False,
+            # A file read back (a 10 MB import on a worker) spools to /tmp above this size instead of memory.
+            "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+            "client_config": BotoConfig(
+                signature_version="s3v4",
+                # MinIO and other servers at an endpoint URL answer on one host name, not on bucket.host.
+                s3={
+                    "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE")
+                    or ("path" if AWS_S3_ENDPOINT_URL else "auto")
+                },
+                # Every call gives up within 3 tries of 5 s + 10 s: inside the 50 s soft limit of an invoice's task.
+                connect_timeout=5,
+                read_timeout=10,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Largest contact CSV accepted for import (about 150,000 rows); larger lists are split by the user.
 CONTACT_IMPORT_MAX_BYTES = int(os.environ.get("CONTACT_IMPORT_MAX_BYTES", "10_000_000"))
+# An import's uploaded file and its per-row error report (both hold the people's addresses) are deleted this many
+# days after the upload by accounts.cleanup_expired_import_uploads; the import's figures stay.
+CONTACT_IMPORT_RETENTION_DAYS = int(os.environ.get("CONTACT_IMPORT_RETENTION_DAYS", "30"))
 
 # Production hardening: every flag that `manage.py check --deploy` asks for, on when DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -6,15 +6,17 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.exceptions import ProjectError
 from core.money import format_money
+from core.operations.views import staff_only
 from core.tasking import outbox
 from orders import pipeline, services, tasks
-from orders.models import Order
+from orders.models import Invoice, Order
 from orders.selectors import order_jobs, order_lines, orders_visible_to
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,18 @@ def order_jobs_partial(request, pk: int):
     """The live part of the detail page, polled while a job runs."""
     order = get_object_or_404(orders_visible_to(user=request.user), pk=pk)
     return render(request, "orders/_jobs.html", _jobs_context(order))
+
+
+@staff_only
+@require_GET
+def invoice_pdf(request, pk: int):
+    """The sent invoice's PDF, streamed from storage (a folder, or a private bucket that browsers never reach)."""
+    invoice = get_object_or_404(Invoice.objects.exclude(pdf=""), order_id=pk)
+    try:
+        pdf = invoice.pdf.open("rb")
+    except FileNotFoundError:
+        raise Http404(f"{invoice.number}.pdf is not stored") from None
+    return FileResponse(pdf, content_type="application/pdf", filename=f"{invoice.number}.pdf")
 
 
 @login_required

@@ -15,6 +15,7 @@ from core.redis import redis_client
 from finance.gateways import SimulatedGateway
 from myproject.celery import app
 from tests.support import embedded
+from tests.support.object_storage import Bucket, ObjectStorageServer
 from tests.support.processes import shared_worker, stop_shared
 
 # What the project's own code keeps in Redis. Every test starts without it, so none inherits another's
@@ -80,6 +81,22 @@ def real_smtp(settings):
 @pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def object_storage_server(process_logs):
+    """moto's S3 server, a process on loopback, started on first use (about a second)."""
+    server = ObjectStorageServer(process_logs)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(object_storage_server, settings) -> Bucket:
+    """A fresh bucket, which this process's default storage (invoice PDFs, uploads) now writes to and reads from."""
+    bucket = object_storage_server.bucket()
+    settings.STORAGES = bucket.storages()
+    return bucket
 
 
 @pytest.fixture

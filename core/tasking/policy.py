@@ -7,6 +7,8 @@ import smtplib
 import socket
 from dataclasses import dataclass
 
+from botocore.exceptions import ConnectionError as ObjectStorageConnectionError
+from botocore.exceptions import HTTPClientError as ObjectStorageHTTPError
 from celery import Task, current_task, shared_task, signals
 from django.db import InterfaceError, OperationalError
 from django.db.models import Model
@@ -29,6 +31,9 @@ TRANSIENT_ERRORS = (
     OperationalError,
     InterfaceError,
     BrokerError,  # a fan-out that cannot publish its batches yet
+    # Object storage (settings.STORAGES) unreachable or timing out after boto3's own three tries.
+    ObjectStorageConnectionError,
+    ObjectStorageHTTPError,
 )
 
 

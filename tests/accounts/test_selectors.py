@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from accounts import selectors, services
@@ -27,6 +29,7 @@ def test_progress_reads_the_saved_counts_fresh():
         error="",
         job_state="",
         job_note="",
+        retention_note="",
     )
     assert not progress.finished
 
@@ -76,3 +79,18 @@ def test_error_report_of_a_clean_import_is_just_the_header():
     lines = list(selectors.contact_import_errors_csv(contact_import=ContactImportFactory()))
 
     assert lines == ["row,email,message\r\n"]
+
+
+def test_progress_of_an_import_past_its_retention_says_when_its_upload_was_deleted(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    settings.CONTACT_IMPORT_RETENTION_DAYS = 30
+    contact_import = ContactImportFactory()
+    ContactImport.objects.filter(pk=contact_import.pk).update(
+        file="", upload_deleted_at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
+    )
+
+    progress = selectors.contact_import_progress(contact_import=contact_import)
+
+    assert progress.retention_note == (
+        "The uploaded file and its error report were deleted on 2026-04-01: uploads are kept for 30 days."
+    )

@@ -7,7 +7,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import Contact, ContactImport
+from accounts.models import Contact, ContactImport, ContactImportError
 from core.exceptions import ProjectError
 from tests.accounts.csv_files import contacts_csv, generated_rows, upload
 from tests.accounts.factories import ContactFactory, ContactImportFactory
@@ -271,3 +271,66 @@ def test_expired_sessions_are_deleted_in_batches_and_live_ones_kept(monkeypatch)
 
     assert deleted == 7
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
+
+
+@pytest.fixture(params=["media folder", "S3 bucket"])
+def stored_in(request, settings):
+    """Each retention test runs on both storages: `make run`'s media folder and a bucket on moto's S3 server."""
+    if request.param == "S3 bucket":
+        return request.getfixturevalue("s3_bucket")
+    return None
+
+
+def stored_names(bucket) -> list[str]:
+    if bucket is not None:
+        return bucket.keys()
+    from django.conf import settings
+
+    return sorted(str(path.relative_to(settings.MEDIA_ROOT)) for path in settings.MEDIA_ROOT.rglob("*.csv"))
+
+
+def expired_import(staff, *, days_ago: int) -> ContactImport:
+    contact_import = imported(contacts_csv([("ada@example.com", "Ada", "", ""), ("bad", "Bob", "", "")]), staff)
+    ContactImport.objects.filter(pk=contact_import.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
+    return contact_import
+
+
+def test_uploads_past_the_retention_are_deleted_in_batches_and_their_imports_say_when(
+    staff, stored_in, settings, monkeypatch
+):
+    settings.CONTACT_IMPORT_RETENTION_DAYS = 30
+    monkeypatch.setattr(services, "UPLOAD_RETENTION_BATCH_SIZE", 2)
+    monkeypatch.setattr(services, "IMPORT_ERRORS_DELETE_BATCH_SIZE", 1)
+    expired = [expired_import(staff, days_ago=days) for days in (31, 45, 400)]
+    kept = expired_import(staff, days_ago=29)
+    assert len(stored_names(stored_in)) == 4
+
+    deleted = services.expired_import_uploads_delete()
+
+    assert deleted == 3
+    assert stored_names(stored_in) == [kept.file.name]
+    for contact_import in ContactImport.objects.filter(pk__in=[each.pk for each in expired]):
+        assert (contact_import.file.name, contact_import.upload_deleted_at is not None) == ("", True)
+        assert (contact_import.status, contact_import.processed, contact_import.failed_rows) == ("done", 2, 1)
+    assert list(ContactImportError.objects.values_list("contact_import", flat=True)) == [kept.pk]
+    assert ContactImport.objects.get(pk=kept.pk).upload_deleted_at is None
+    assert services.expired_import_uploads_delete() == 0
+
+
+def test_an_upload_already_gone_from_storage_is_marked_deleted(staff, stored_in):
+    # as after a run stopped between deleting the file and marking the row
+    contact_import = expired_import(staff, days_ago=31)
+    contact_import.file.storage.delete(contact_import.file.name)
+
+    assert services.expired_import_uploads_delete() == 1
+    assert ContactImport.objects.get(pk=contact_import.pk).upload_deleted_at is not None
+
+
+def test_an_import_whose_upload_was_deleted_fails_if_it_ever_runs(staff):
+    contact_import = ContactImportFactory()
+    ContactImport.objects.filter(pk=contact_import.pk).update(created_at=timezone.now() - timedelta(days=31))
+    services.expired_import_uploads_delete()
+
+    result = services.contact_import_run(contact_import_id=contact_import.pk)
+
+    assert (result.status, result.error) == (ContactImport.Status.FAILED, services.GONE)

@@ -111,3 +111,17 @@ def test_cleanup_task_skips_while_another_run_holds_the_lock(eager):
         tasks.cleanup_expired_sessions.apply()
 
     assert Session.objects.count() == 1
+
+
+def test_retention_task_deletes_expired_uploads(eager, settings):
+    expired, recent = ContactImportFactory(), ContactImportFactory()
+    ContactImport.objects.filter(pk=expired.pk).update(created_at=timezone.now() - timedelta(days=31))
+
+    result = tasks.cleanup_expired_import_uploads.apply()
+
+    assert result.successful()
+    assert not expired.file.storage.exists(expired.file.name)
+    assert recent.file.storage.exists(recent.file.name)
+    assert list(ContactImport.objects.filter(upload_deleted_at__isnull=False).values_list("pk", flat=True)) == [
+        expired.pk
+    ]

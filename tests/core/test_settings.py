@@ -1,6 +1,7 @@
 """Settings read from the environment: production passes Django's deploy checks, and unsafe or missing
 values are refused."""
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,20 @@ def test_cookies_are_secure_whenever_debug_is_off_even_without_the_https_redirec
             == "True"
         )
         assert setting(name, DJANGO_SETTINGS_MODULE="myproject.settings", DJANGO_DEBUG="1") == "False"
+
+
+def test_files_go_to_a_private_bucket_when_one_is_named_and_to_the_media_folder_otherwise():
+    show = (
+        "import json, django; django.setup(); from django.core.files.storage import storages; s = storages['default']; "
+        "print(json.dumps([type(s).__name__, *(str(getattr(s, name, '-')) for name in "
+        "('bucket_name', 'default_acl', 'querystring_expire', 'file_overwrite'))]))"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "myproject.settings", "DJANGO_DEBUG": "1"}
+
+    with_bucket = run_python(show, **env, AWS_STORAGE_BUCKET_NAME="shop-files", AWS_S3_ENDPOINT_URL="http://minio:9000")
+    without = run_python(show, **env)
+
+    assert with_bucket.returncode == 0, with_bucket.stderr
+    # no ACL: objects are as private as the bucket; a URL made anyway expires in 5 minutes; nothing overwritten
+    assert json.loads(with_bucket.stdout) == ["S3Storage", "shop-files", "None", "300", "False"]
+    assert json.loads(without.stdout)[0] == "FileSystemStorage", without.stderr

@@ -1,6 +1,6 @@
 """What the manifests promise beyond compose: one beat, workers stopped by Celery's soft shutdown, autoscaling
 on each queue, probes that never take web out for the rest of the system, limits from measured memory,
-nothing but web reachable from outside, no secret committed, non-root pods."""
+nothing but web reachable from outside, no secret committed, non-root pods, files in a bucket or on one volume."""
 
 import re
 import sys
@@ -230,3 +230,24 @@ def test_every_pod_runs_as_a_non_root_user_without_privileges(rendered):
             if "django-celery-app" in container["image"]:
                 assert pod["securityContext"]["runAsUser"] == image_user, name
                 assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+
+
+def test_production_pods_share_no_disk_and_keep_files_in_a_bucket(rendered):
+    production = rendered["production"]
+
+    assert production.of_kind("PersistentVolumeClaim") == []
+    assert production.config()["AWS_STORAGE_BUCKET_NAME"]
+    for name, spec in pod_specs(rendered):
+        if name.startswith("production/"):
+            assert all("persistentVolumeClaim" not in volume for volume in spec.get("volumes", [])), name
+
+
+def test_without_a_bucket_web_and_every_worker_mount_the_one_media_volume(rendered):
+    local = rendered["local"]
+    media_root = local.config()["DJANGO_MEDIA_ROOT"]
+
+    assert "AWS_STORAGE_BUCKET_NAME" not in local.config()
+    for service in ["web", *WORKERS]:
+        assert {"name": "media", "mountPath": media_root} in local.app_container(service)["volumeMounts"], service
+        volumes = local.workload(service)["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "media", "persistentVolumeClaim": {"claimName": "media"}} in volumes, service

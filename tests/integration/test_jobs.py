@@ -169,6 +169,7 @@ def test_operations_lists_every_task_kind_that_ran(staff_client, live_worker, ma
     notification_tasks.send_daily_digest.delay()
     order_tasks.cleanup_expired_carts.delay()
     account_tasks.cleanup_expired_sessions.delay()
+    account_tasks.cleanup_expired_import_uploads.delay()
     registered = {name for name, task in app.tasks.items() if isinstance(task, ProjectTask)}
 
     # when they have all ended
@@ -181,7 +182,7 @@ def test_operations_lists_every_task_kind_that_ran(staff_client, live_worker, ma
     all_jobs_ended(live_worker)
 
     # then Operations has a row for each kind, with its latest state
-    assert len(registered) == 18
+    assert len(registered) == 19
     for task_name in registered - NEVER_ENQUEUED:
         row = operations_row(staff_client, task_name)
         expected = "failed" if task_name == "finance.sync_exchange_rates" else "succeeded"

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
 
@@ -306,3 +307,39 @@ def test_an_invoice_sent_time_reads_the_same_in_the_refusal_and_the_job_in_the_p
 
     assert "INV-T-3 was already sent on 2026-11-21 19:22." in refusal
     assert "emailed 2026-11-21 19:22" in job
+
+
+def sent_invoice(order: Order, pdf: bytes) -> Invoice:
+    invoice = Invoice(order=order, number=f"INV-{order.pk}", status=Invoice.Status.SENT, sent_at=timezone.now())
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf))
+    return invoice
+
+
+def test_staff_download_a_sent_invoice_pdf_from_storage_and_nobody_else_does(client):
+    order = OrderFactory()
+    invoice = sent_invoice(order, b"%PDF-1.7 the invoice")
+    url = f"/orders/{order.pk}/invoice.pdf"
+
+    client.force_login(StaffFactory())
+    staff_download = client.get(url)
+    client.force_login(order.customer.user)
+    customer_download = client.get(url)
+    client.logout()
+    anonymous_download = client.get(url)
+
+    assert staff_download["Content-Type"] == "application/pdf"
+    assert staff_download["Content-Disposition"] == f'inline; filename="{invoice.number}.pdf"'
+    assert b"".join(staff_download.streaming_content) == b"%PDF-1.7 the invoice"
+    assert customer_download.status_code == 404
+    assert anonymous_download["Location"] == f"/login/?next={url}"
+
+
+def test_an_invoice_without_a_stored_pdf_is_not_found(client):
+    unsent, vanished = OrderFactory(), OrderFactory()
+    Invoice.objects.create(order=unsent, number="INV-unsent")
+    invoice = sent_invoice(vanished, b"%PDF")
+    invoice.pdf.storage.delete(invoice.pdf.name)
+    client.force_login(StaffFactory())
+
+    assert client.get(f"/orders/{unsent.pk}/invoice.pdf").status_code == 404
+    assert client.get(f"/orders/{vanished.pk}/invoice.pdf").status_code == 404
