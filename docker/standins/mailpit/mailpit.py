@@ -2,10 +2,12 @@
 JSON shapes: enough to stand in for axllent/mailpit where no registry is reachable. `mailpit readyz` checks
 the HTTP side."""
 
+import asyncio
 import email
 import email.policy
 import itertools
 import json
+import os
 import signal
 import sys
 import threading
@@ -80,7 +82,11 @@ def store(raw: bytes) -> None:
 
 
 class SMTPHandler:
+    # Not in Mailpit: a mail server that takes this long to accept each message, for the scale-out test.
+    accept_delay_seconds = int(os.environ.get("SMTP_ACCEPT_DELAY_MS", "0")) / 1000
+
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.accept_delay_seconds)
         store(envelope.original_content or envelope.content)
         return "250 OK"
 
