@@ -2,7 +2,7 @@
 after commit, and relayed later when the broker was down at commit time."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache, partial
 
 from celery import Task
@@ -32,8 +32,9 @@ def enqueue(task: Task, *args, **kwargs) -> str:
     return enqueue_by_name(task_name=task.name, queue=task.queue, args=list(args), kwargs=kwargs)
 
 
-def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict) -> str:
-    message = OutboxMessage.objects.create(task_name=task_name, queue=queue, args=args, kwargs=kwargs)
+def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict, eta: datetime | None = None) -> str:
+    """`eta`: not before then; the caller keeps it below the visibility timeout (core.tasking.django_tasks)."""
+    message = OutboxMessage.objects.create(task_name=task_name, queue=queue, args=args, kwargs=kwargs, eta=eta)
     jobs.job_queued(task_id=str(message.pk), task_name=task_name, args=args, kwargs=kwargs)
     # Sent from memory right after commit: no reread, no row lock. The relay leaves rows younger than
     # RELAY_GRACE alone, and should it still race this publish, both carry the same task id.
@@ -95,6 +96,7 @@ def _send(message: OutboxMessage) -> bool:
                 kwargs=message.kwargs,
                 task_id=str(message.pk),
                 queue=message.queue,
+                eta=message.eta,
                 retry=False,
                 producer=producer,
                 headers={jobs.RECORDED_HEADER: True},
