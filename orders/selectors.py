@@ -12,7 +12,7 @@ from core.tasking.jobs import latest_job
 from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderExport, OrderItem
 
 FINISHED_STATES = {"idle", "done", "failed", "cancelled"}
 STATE_LABELS = {"idle": "not started", "lost": "worker lost, will run again"}
@@ -161,3 +161,22 @@ def _worker_gone(hostname: str) -> bool:
 def _short(text: str | None, limit: int = 160) -> str:
     text = (text or "").strip().strip('"')
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ExportState:
+    """The latest "Export my orders" of a user, as the order list shows it."""
+
+    export: OrderExport
+    state: str  # queued, running, retrying, done or failed
+
+
+def order_export_latest(*, user) -> ExportState | None:
+    export = OrderExport.objects.filter(user=user).first()
+    if export is None:
+        return None
+    if export.emailed_at:
+        return ExportState(export, "done")
+    job = Job.objects.filter(pk=export.task_id).only("state").first()
+    state = job.state if job else Job.State.QUEUED
+    return ExportState(export, "failed" if state in {Job.State.FAILED, Job.State.CANCELLED} else state)
