@@ -1,6 +1,6 @@
 """Reads for orders: what a user may see, and the state of an order's background jobs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
@@ -28,6 +28,7 @@ class JobState:
     detail: str = ""
     steps: tuple[tuple[str, str], ...] = ()  # (step, state) of a multi-step job, in order
     retries: int = 0
+    trace_id: str = ""  # of the latest run's trace, shown to staff
 
     @property
     def state_label(self) -> str:
@@ -68,6 +69,9 @@ PIPELINE_STEPS = (
     ("Confirm", "orders.send_order_confirmation"),
     ("Update inventory", "orders.update_inventory"),
 )
+
+
+JOB_TASKS = {"invoice": INVOICE_TASK, "charge": CHARGE_TASK, "pipeline": PIPELINE_TASK}
 
 
 def job_progress(job: Job | None) -> tuple[str, str, int]:
@@ -147,7 +151,9 @@ def pipeline_job(*, order: Order) -> JobState:
 
 
 def order_jobs(*, order: Order) -> list[JobState]:
-    return [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
+    jobs = [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
+    traces = {task: job.trace_id for task in JOB_TASKS.values() if (job := latest_job(order, task))}
+    return [replace(job, trace_id=traces.get(JOB_TASKS[job.key], "")) for job in jobs]
 
 
 def _worker_gone(hostname: str) -> bool:

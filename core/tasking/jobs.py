@@ -29,9 +29,10 @@ _cancel_reason: ContextVar[str] = ContextVar("job_cancel_reason", default="")
 # --- Writing --------------------------------------------------------------------------------------
 
 
-def job_queued(*, task_id: str, task_name: str, args: list, kwargs: dict) -> Job:
+def job_queued(*, task_id: str, task_name: str, args: list, kwargs: dict, trace_id: str = "") -> Job:
     """The job of a message the outbox writes; call it in the same transaction as the outbox row."""
     job = _new_job(task_id, task_name, args, kwargs, None)
+    job.trace_id = trace_id
     job.save(force_insert=True)
     return job
 
