@@ -27,3 +27,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def post_fork(server, worker):
+    """Tracing per gunicorn worker, after the fork (core/operations/tracing.py; off without
+    OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+    from core.operations.tracing import tracing_init
+
+    tracing_init("web")

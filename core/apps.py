@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
 
         from core.tasking import (
             checks,  # noqa: F401  (registers the system checks)
+            django_tasks,  # noqa: F401  (registers the runners of django.tasks tasks with Celery)
             jobs,
         )
         from core.tasking.signals import seed_periodic_tasks

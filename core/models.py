@@ -15,6 +15,11 @@ class OutboxMessage(models.Model):
     queue = models.CharField(max_length=50)
     args = models.JSONField(default=list)
     kwargs = models.JSONField(default=dict)
+    # Not before this time (a django.tasks run_after): published with it, so the worker holds the message.
+    eta = models.DateTimeField(null=True, blank=True)
+    # The enqueuing request's trace headers (W3C traceparent, Sentry's sentry-trace and baggage), restored for
+    # the publish, so a message the relay sends later still continues the click's trace.
+    trace_context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -59,7 +64,10 @@ class Job(models.Model):
     attempt = models.PositiveIntegerField(default=0)  # of the run under way or last run; 0 before the first
     next_try_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)  # why it retries, failed or was cancelled, as a person reads it
+    error_class = models.CharField(max_length=200, blank=True)  # dotted path of the exception it failed with
+    return_value = models.JSONField(null=True, blank=True)  # of a django.tasks task, which reads it back
     worker = models.CharField(max_length=200, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)  # the OpenTelemetry trace it was enqueued in
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -44,3 +44,25 @@ def count_task_events(**_kwargs):
     from core.operations.metrics import task_signals_connect
 
     task_signals_connect()
+
+
+@signals.worker_process_init.connect
+def trace_pool_process(**_kwargs):
+    """Each pool process runs the tasks, so each sets up its own tracing (core/operations/tracing.py)."""
+    from core.operations.tracing import tracing_init
+
+    tracing_init("worker")
+
+
+@signals.worker_process_shutdown.connect
+def flush_pool_process_traces(**_kwargs):
+    from core.operations.tracing import tracing_flush
+
+    tracing_flush()
+
+
+@signals.beat_init.connect
+def trace_beat(**_kwargs):
+    from core.operations.tracing import tracing_init
+
+    tracing_init("beat")

@@ -292,6 +292,10 @@ CELERY_WORKER_CONSUMER = "core.tasking.message_guard:GuardedConsumer"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
+# Django's own task API (django.tasks) on the same plumbing: outbox, workers, job rows
+# (core/tasking/django_tasks.py); its queue names are the queue profiles of core/tasking/policy.py.
+TASKS = {"default": {"BACKEND": "core.tasking.django_tasks.OutboxBackend"}}
+
 # --- Beat -----------------------------------------------------------------------------------------
 # Schedules live in the database (editable in admin); this subclass also records a heartbeat.
 CELERY_BEAT_SCHEDULER = "core.operations.beat:HeartbeatDatabaseScheduler"

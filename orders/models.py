@@ -1,4 +1,4 @@
-"""Tables for customers, products, carts, orders and invoices."""
+"""Tables for customers, products, carts, orders, invoices and order exports."""
 
 from decimal import Decimal
 
@@ -120,3 +120,22 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
+
+
+class OrderExport(models.Model):
+    """A user's "Export my orders": the CSV of the orders they see, stored and emailed to them once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="order_exports")
+    task_id = models.CharField(max_length=191, blank=True)  # its django.tasks result id (the job row's)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    file = models.FileField(upload_to="exports/", blank=True)
+    orders = models.PositiveIntegerField(default=0)
+    # Set in the same transaction as the file and committed as the mail server accepts the mail, so a
+    # redelivered task sends nothing more (at-least-once only within that gap, as for invoices).
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self):
+        return f"Export {self.pk} of {self.user}"

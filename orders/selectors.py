@@ -1,6 +1,6 @@
 """Reads for orders: what a user may see, and the state of an order's background jobs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
@@ -12,7 +12,7 @@ from core.tasking.jobs import latest_job
 from core.times import format_time
 from finance.models import Charge
 from finance.selectors import charge_for_order
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderExport, OrderItem
 
 FINISHED_STATES = {"idle", "done", "failed", "cancelled"}
 STATE_LABELS = {"idle": "not started", "lost": "worker lost, will run again"}
@@ -28,6 +28,7 @@ class JobState:
     detail: str = ""
     steps: tuple[tuple[str, str], ...] = ()  # (step, state) of a multi-step job, in order
     retries: int = 0
+    trace_id: str = ""  # of the latest run's trace, shown to staff
 
     @property
     def state_label(self) -> str:
@@ -68,6 +69,9 @@ PIPELINE_STEPS = (
     ("Confirm", "orders.send_order_confirmation"),
     ("Update inventory", "orders.update_inventory"),
 )
+
+
+JOB_TASKS = {"invoice": INVOICE_TASK, "charge": CHARGE_TASK, "pipeline": PIPELINE_TASK}
 
 
 def job_progress(job: Job | None) -> tuple[str, str, int]:
@@ -147,7 +151,9 @@ def pipeline_job(*, order: Order) -> JobState:
 
 
 def order_jobs(*, order: Order) -> list[JobState]:
-    return [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
+    jobs = [invoice_job(order=order), charge_job(order=order), pipeline_job(order=order)]
+    traces = {task: job.trace_id for task in JOB_TASKS.values() if (job := latest_job(order, task))}
+    return [replace(job, trace_id=traces.get(JOB_TASKS[job.key], "")) for job in jobs]
 
 
 def _worker_gone(hostname: str) -> bool:
@@ -161,3 +167,22 @@ def _worker_gone(hostname: str) -> bool:
 def _short(text: str | None, limit: int = 160) -> str:
     text = (text or "").strip().strip('"')
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ExportState:
+    """The latest "Export my orders" of a user, as the order list shows it."""
+
+    export: OrderExport
+    state: str  # queued, running, retrying, done or failed
+
+
+def order_export_latest(*, user) -> ExportState | None:
+    export = OrderExport.objects.filter(user=user).first()
+    if export is None:
+        return None
+    if export.emailed_at:
+        return ExportState(export, "done")
+    job = Job.objects.filter(pk=export.task_id).only("state").first()
+    state = job.state if job else Job.State.QUEUED
+    return ExportState(export, "failed" if state in {Job.State.FAILED, Job.State.CANCELLED} else state)

@@ -1,10 +1,11 @@
-"""Celery interfaces for orders: take IDs, load, call one service."""
+"""Task interfaces for orders: take IDs, load, call one service."""
 
 from celery import chain
+from django.tasks import task
 
 from core.tasking.policy import BULK_LONG, DEFAULT, EMAIL, REMOTE_CALL, load_or_skip, project_task
 from orders import pipeline, services
-from orders.models import Order
+from orders.models import Order, OrderExport
 
 
 @project_task("orders.send_invoice_email", EMAIL, subject="orders.Order", ignore_result=False)
@@ -63,3 +64,11 @@ def record_pipeline_failure(request, exc, traceback) -> None:
 @project_task("orders.cleanup_expired_carts", BULK_LONG)
 def cleanup_expired_carts() -> None:
     services.carts_delete_expired()
+
+
+# Django's task API on the project's backend (core/tasking/django_tasks.py): the email profile's queue, limits
+# and retries; returns how many orders the CSV holds, which TaskResult.return_value reads back.
+@task(queue_name="email")
+def export_orders_csv(export_id: int) -> int:
+    export = load_or_skip(OrderExport, export_id)
+    return services.order_export_send(export_id=export_id).orders if export else 0

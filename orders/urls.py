@@ -13,4 +13,6 @@ urlpatterns = [
     path("<int:pk>/send-invoice/", views.order_send_invoice, name="send_invoice"),
     path("<int:pk>/charge/", views.order_charge, name="charge"),
     path("<int:pk>/run-pipeline/", views.order_run_pipeline, name="run_pipeline"),
+    path("export/", views.order_export, name="export"),
+    path("exports/<int:pk>/", views.order_export_download, name="export_download"),
 ]

@@ -16,8 +16,8 @@ from core.money import format_money
 from core.operations.views import staff_only
 from core.tasking import outbox
 from orders import pipeline, services, tasks
-from orders.models import Invoice, Order
-from orders.selectors import order_jobs, order_lines, orders_visible_to
+from orders.models import Invoice, Order, OrderExport
+from orders.selectors import order_export_latest, order_jobs, order_lines, orders_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,12 @@ ORDERS_LISTED = 200
 def order_list(request):
     visible = orders_visible_to(user=request.user)
     count, total = visible.count_and_total()
-    context = {"orders": visible.with_totals()[:ORDERS_LISTED], "count": count, "total": total}
+    context = {
+        "orders": visible.with_totals()[:ORDERS_LISTED],
+        "count": count,
+        "total": total,
+        "export": order_export_latest(user=request.user),
+    }
     return render(request, "orders/order_list.html", context)
 
 
@@ -89,6 +94,30 @@ def order_run_pipeline(request, pk: int):
         return f"Order #{order.pk} queued for the full pipeline."
 
     return _start_job(request, pk, tasks.start_pipeline, request_pipeline)
+
+
+@login_required
+@require_POST
+def order_export(request):
+    """Export my orders: the CSV is written and emailed by a django.tasks task; the list shows how it went."""
+    try:
+        with transaction.atomic():
+            export = services.order_export_request(user=request.user)
+            result = tasks.export_orders_csv.enqueue(export.pk)
+            services.order_export_record_task(export=export, task_id=result.id)
+    except ProjectError as exc:
+        messages.error(request, str(exc))
+    else:
+        logger.info("order export %s requested, task %s", export.pk, result.id)
+        messages.success(request, f"Export queued: the CSV will be emailed to {request.user.email}.")
+    return redirect("orders:list")
+
+
+@login_required
+@require_GET
+def order_export_download(request, pk: int):
+    export = get_object_or_404(OrderExport, pk=pk, user=request.user, emailed_at__isnull=False)
+    return FileResponse(export.file.open("rb"), as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1])
 
 
 def _start_job(request, pk: int, task, request_job: Callable[[Order], str]):

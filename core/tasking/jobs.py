@@ -29,9 +29,12 @@ _cancel_reason: ContextVar[str] = ContextVar("job_cancel_reason", default="")
 # --- Writing --------------------------------------------------------------------------------------
 
 
-def job_queued(*, task_id: str, task_name: str, args: list, kwargs: dict) -> Job:
+def job_queued(*, task_id: str, task_name: str, args: list, kwargs: dict, trace_id: str = "") -> Job:
     """The job of a message the outbox writes; call it in the same transaction as the outbox row."""
-    return Job.objects.create(id=task_id, task_name=task_name, args=args, kwargs=kwargs, **_subject(task_name, args))
+    job = _new_job(task_id, task_name, args, kwargs, None)
+    job.trace_id = trace_id
+    job.save(force_insert=True)
+    return job
 
 
 def job_published(sender: str, headers: dict, body, **_kwargs) -> None:
@@ -83,21 +86,33 @@ def job_retrying(*, task_id: str, attempt: int, when: datetime | float | None, e
     )
 
 
-def job_finished(*, task_id: str, state: Job.State, error: str = "") -> None:
+def job_finished(*, task_id: str, state: Job.State, error: str = "", error_class: str = "", return_value=None) -> None:
     now = timezone.now()
     _write(
         lambda: Job.objects.filter(pk=task_id).update(
-            state=state, error=error, next_try_at=None, finished_at=now, updated_at=now
+            state=state,
+            error=error,
+            error_class=error_class,
+            return_value=return_value,
+            next_try_at=None,
+            finished_at=now,
+            updated_at=now,
         ),
         state,
         task_id,
     )
 
 
-def job_succeeded(*, task_id: str) -> None:
-    """The task returned: succeeded, or cancelled when its body said its work was called off."""
+def job_succeeded(*, task_id: str, return_value=None) -> None:
+    """The task returned: succeeded, or cancelled when its body said its work was called off. `return_value`
+    only for a django.tasks task, whose caller reads it back (a Celery task's result stays in its backend)."""
     reason = _cancel_reason.get()
-    job_finished(task_id=task_id, state=Job.State.CANCELLED if reason else Job.State.SUCCEEDED, error=reason)
+    job_finished(
+        task_id=task_id,
+        state=Job.State.CANCELLED if reason else Job.State.SUCCEEDED,
+        error=reason,
+        return_value=return_value,
+    )
 
 
 def job_cancelled(reason: str) -> None:
@@ -118,9 +133,18 @@ def jobs_purge() -> int:
 
 
 def _new_job(task_id: str, task_name: str, args: list, kwargs: dict, parent_id: str | None) -> Job:
+    task_name, args, kwargs = _described(task_name, args, kwargs)
     return Job(
         id=task_id, task_name=task_name, args=args, kwargs=kwargs, parent_id=parent_id, **_subject(task_name, args)
     )
+
+
+def _described(task_name: str, args: list, kwargs: dict) -> tuple[str, list, dict]:
+    """A django.tasks task runs inside a Celery runner (core.tasking.django_tasks) whose arguments are the task's
+    path, args and kwargs: its job names the task and its own arguments, which is what Django's results read."""
+    if getattr(current_app.tasks.get(task_name), "runs_django_task", False) and len(args) == 3:
+        return str(args[0]), list(args[1]), dict(args[2])
+    return task_name, args, kwargs
 
 
 def _subject(task_name: str, args: list) -> dict:

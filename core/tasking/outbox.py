@@ -2,9 +2,11 @@
 after commit, and relayed later when the broker was down at commit time."""
 
 import logging
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from functools import cache, partial
 
+import sentry_sdk
 from celery import Task
 from celery import current_app as app
 from django.db import connection, transaction
@@ -12,11 +14,13 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from kombu.pools import producers
+from opentelemetry import context, propagate, trace
 
 from core.models import OutboxMessage
 from core.tasking import jobs
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 # How many unpublished rows the relay locks and sends per round; one publish costs about 1 ms.
 RELAY_BATCH_SIZE = 200
@@ -32,9 +36,16 @@ def enqueue(task: Task, *args, **kwargs) -> str:
     return enqueue_by_name(task_name=task.name, queue=task.queue, args=list(args), kwargs=kwargs)
 
 
-def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict) -> str:
-    message = OutboxMessage.objects.create(task_name=task_name, queue=queue, args=args, kwargs=kwargs)
-    jobs.job_queued(task_id=str(message.pk), task_name=task_name, args=args, kwargs=kwargs)
+def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict, eta: datetime | None = None) -> str:
+    """`eta`: not before then; the caller keeps it below the visibility timeout (core.tasking.django_tasks)."""
+    with tracer.start_as_current_span(f"outbox enqueue {task_name}", kind=trace.SpanKind.PRODUCER) as span:
+        trace_context = _trace_headers()
+        message = OutboxMessage.objects.create(
+            task_name=task_name, queue=queue, args=args, kwargs=kwargs, eta=eta, trace_context=trace_context
+        )
+        span.set_attribute("messaging.message.id", str(message.pk))
+        trace_id = format(span.get_span_context().trace_id, "032x") if span.get_span_context().is_valid else ""
+        jobs.job_queued(task_id=str(message.pk), task_name=task_name, args=args, kwargs=kwargs, trace_id=trace_id)
     # Sent from memory right after commit: no reread, no row lock. The relay leaves rows younger than
     # RELAY_GRACE alone, and should it still race this publish, both carry the same task id.
     transaction.on_commit(partial(_send, message))
@@ -84,17 +95,47 @@ def _fail_fast_connection(broker_url: str):
     return app.connection_for_write(broker_url, transport_options=options)
 
 
+def _trace_headers() -> dict:
+    """The current trace as headers: W3C traceparent (empty when tracing is off), and Sentry's when it is on."""
+    headers: dict = {}
+    propagate.inject(headers)
+    if sentry_sdk.get_client().is_active():
+        headers.update(sentry_sdk.get_current_scope().iter_trace_propagation_headers())
+    return headers
+
+
+@contextmanager
+def _trace_restored(headers: dict):
+    """Publish inside the trace the message was enqueued in: on commit that is still the click's, but the relay
+    publishes from a process of its own, seconds or hours later."""
+    token = context.attach(propagate.extract(headers)) if headers else None
+    try:
+        if headers.get("sentry-trace") and sentry_sdk.get_client().is_active():
+            transaction = sentry_sdk.continue_trace(headers, op="queue.publish", name="outbox publish")
+            with sentry_sdk.start_transaction(transaction):
+                yield
+        else:
+            yield
+    finally:
+        if token is not None:
+            context.detach(token)
+
+
 def _send(message: OutboxMessage) -> bool:
     try:
-        with producers[_fail_fast_connection(app.conf.broker_write_url or app.conf.broker_url)].acquire(
-            block=True, timeout=5
-        ) as producer:
+        with (
+            _trace_restored(message.trace_context),
+            producers[_fail_fast_connection(app.conf.broker_write_url or app.conf.broker_url)].acquire(
+                block=True, timeout=5
+            ) as producer,
+        ):
             app.send_task(
                 message.task_name,
                 args=message.args,
                 kwargs=message.kwargs,
                 task_id=str(message.pk),
                 queue=message.queue,
+                eta=message.eta,
                 retry=False,
                 producer=producer,
                 headers={jobs.RECORDED_HEADER: True},

@@ -67,10 +67,15 @@ BULK = QueueProfile(queue="bulk", soft_time_limit=120, time_limit=150)
 BULK_LONG = QueueProfile(queue="bulk", soft_time_limit=210, time_limit=240)
 
 
+# The profiles by name: a django.tasks task picks one as its queue_name (core.tasking.django_tasks).
+PROFILES = {"default": DEFAULT, "remote_call": REMOTE_CALL, "email": EMAIL, "bulk": BULK, "bulk_long": BULK_LONG}
+
+
 def project_task(name: str, profile: QueueProfile, *, subject: str = "", **overrides):
     """A project task named `<app>.<verb_object>`, routed and limited by its profile; `subject` names the model
-    (`"orders.Order"`) whose id is its first argument, so pages find its jobs; `overrides` are Celery task
-    options for the odd one out (`ignore_result=False` for a task whose result admin and Flower show)."""
+        (`"orders.Order"`) whose id is its first argument, so pages find its jobs; `overrides` are Celery task
+        options for the odd one out (`ignore_result=False` for a task whose result admin and Flower show, a `base`
+    subclassing ProjectTask)."""
     options = {
         "subject": subject,
         "queue": profile.queue,
@@ -78,7 +83,7 @@ def project_task(name: str, profile: QueueProfile, *, subject: str = "", **overr
         "time_limit": profile.time_limit,
         "autoretry_for": profile.autoretry_for,
     }
-    return shared_task(base=ProjectTask, name=name, **(options | overrides))
+    return shared_task(**({"base": ProjectTask, "name": name} | options | overrides))
 
 
 def load_or_skip[M: Model](model: type[M], pk) -> M | None:
@@ -167,7 +172,12 @@ class ProjectTask(Task):
         if isinstance(raised, type(exc)):
             exc = raised
 
-        jobs.job_finished(task_id=task_id, state=Job.State.FAILED, error=exception_text(exc))
+        jobs.job_finished(
+            task_id=task_id,
+            state=Job.State.FAILED,
+            error=exception_text(exc),
+            error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        )
         dead_letter_record(
             task_id=task_id,
             task_name=self.name,

@@ -15,7 +15,7 @@ from kombu import Connection, Queue
 from core.models import OutboxMessage
 from core.tasking import outbox
 from orders import tasks
-from orders.models import Invoice
+from orders.models import Invoice, OrderExport
 from tests.factories import OrderFactory
 from tests.reliability.conftest import redis_broker_only
 from tests.support.processes import ManagedProcess, process_env, start_worker, wait_until
@@ -118,6 +118,46 @@ def test_a_relay_killed_mid_run_loses_nothing(private_redis, app_broker, mailsin
         assert all(len(mailsink.to(order.customer.email)) == 1 for order in orders)
     finally:
         second.stop()
+        worker.stop()
+
+
+def test_export_clicked_with_the_broker_down_is_emailed_once_the_broker_is_back(
+    client, private_redis, app_broker, mailsink, process_logs
+):
+    # given a customer, and the broker down at the moment they click Export my orders (a django.tasks task)
+    order = OrderFactory()
+    user = order.customer.user
+    client.force_login(user)
+    app_broker(private_redis.url)
+    private_redis.kill()
+
+    # when they click
+    response = client.post("/orders/export/", follow=True)
+
+    # then the page says queued, and the message waits in the outbox
+    assert "Export queued" in response.content.decode()
+    export = OrderExport.objects.get()
+    message = OutboxMessage.objects.get(pk=export.task_id)
+    assert message.published_at is None and message.last_error
+
+    # when the broker is back and the relay runs
+    private_redis.start()
+    worker = start_worker(
+        process_logs,
+        name="export-outage-worker",
+        CELERY_BROKER_URL=private_redis.url,
+        DJANGO_MEDIA_ROOT=str(process_logs / "media"),
+    )
+    relayer = relay(process_logs, private_redis.url, "export-relay")
+    try:
+        # then the CSV is emailed once, and Django's result says so
+        wait_until(lambda: mailsink.to(user.email), 60, "export never emailed", worker)
+        outbox._send(message)  # and a second copy, as from a relay that died before marking it sent
+        wait_until(lambda: worker.output().count(f"[{message.pk}] succeeded") == 2, 60, "second copy never ran", worker)
+        assert len(mailsink.to(user.email)) == 1
+        assert tasks.export_orders_csv.get_result(export.task_id).return_value == 1
+    finally:
+        relayer.stop()
         worker.stop()
 
 

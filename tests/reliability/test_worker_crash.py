@@ -11,7 +11,8 @@ from django.db import transaction
 from core.tasking import outbox
 from finance.models import Charge
 from orders import pipeline, tasks
-from orders.models import Invoice, Order
+from orders import services as order_services
+from orders.models import Invoice, Order, OrderExport
 from tests.factories import OrderFactory
 from tests.finance.gateways import debits_of
 from tests.support.processes import start_worker, wait_until
@@ -112,5 +113,48 @@ def test_killing_a_pool_child_mid_task_loses_and_doubles_nothing(holding_mailsin
         assert_each_invoice_emailed_once(order_ids, holding_mailsink, worker)
         assert_each_order_charged_once(order_ids, worker)
         assert "WorkerLostError" in worker.output()
+    finally:
+        worker.stop()
+
+
+EXPORTS = 6
+EXPORT_KILLS = 2
+
+
+def test_killing_the_whole_worker_mid_export_emails_each_export_once(holding_mailsink, process_logs):
+    # given "Export my orders" clicked by six customers (a django.tasks task), and a worker sending the CSVs
+    users = [OrderFactory().customer.user for _ in range(EXPORTS)]
+    with transaction.atomic():
+        exports = [order_services.order_export_request(user=user) for user in users]
+        for export in exports:
+            order_services.order_export_record_task(
+                export=export, task_id=tasks.export_orders_csv.enqueue(export.pk).id
+            )
+    worker = start_crash_worker(process_logs, holding_mailsink, "export-crash-0")
+
+    # when the worker and its pool are killed while a CSV mail is in flight, twice
+    for kill in range(1, EXPORT_KILLS + 1):
+        wait_until(holding_mailsink.holding, 60, "no export reached the mail server", worker)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.stop()
+        worker = start_crash_worker(process_logs, holding_mailsink, f"export-crash-{kill}")
+
+    # then every export was emailed exactly once and its result reads successful
+    try:
+        wait_until(
+            lambda: OrderExport.objects.filter(emailed_at__isnull=False).count() == EXPORTS,
+            120,
+            "not every export was sent",
+            worker,
+        )
+        sent = holding_mailsink.count_by_message_id()
+        assert {message_id.strip("<>").split("@")[0] for message_id in sent} == {f"export-{e.pk}" for e in exports}
+        assert set(sent.values()) == {1}, f"duplicated emails: {sent}"
+        wait_until(
+            lambda: all(tasks.export_orders_csv.get_result(e.task_id).status == "SUCCESSFUL" for e in exports),
+            30,
+            "a result never read successful",
+            worker,
+        )
     finally:
         worker.stop()
