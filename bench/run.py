@@ -1,6 +1,7 @@
 """Runs every benchmark on this machine against real processes and writes BENCHMARKS.md (`make bench`)."""
 
 import argparse
+import atexit
 import os
 import statistics
 import subprocess
@@ -39,6 +40,16 @@ if "REDIS_URL" not in os.environ:
     _embedded_redis = start_redis_server(port=_port)
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{_port}/0"
 os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+
+
+@atexit.register
+def _stop_embedded_servers() -> None:
+    """Whatever imported this harness (bench.tracing too) and however it ends, --help and errors included."""
+    if _embedded_redis is not None:
+        _embedded_redis.terminate()
+        _embedded_redis.wait(timeout=10)
+    if _embedded_postgres is not None:
+        _embedded_postgres.stop()
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -581,10 +592,6 @@ def main() -> None:
             results["import"] = bench_import(1000 if quick else 50_000)
     finally:
         controller.stop()
-        if _embedded_redis is not None:
-            _embedded_redis.terminate()
-        if _embedded_postgres is not None:
-            _embedded_postgres.stop()
     results["finished"] = datetime.now(UTC)
     from bench.report import write_report
 

@@ -107,10 +107,6 @@ def main() -> None:
                 rates[setting] = max(rates[setting], throughput(options.tasks, f"worker-{setting}-{round_number}"))
     finally:
         tracing(None)
-        if harness._embedded_redis is not None:
-            harness._embedded_redis.terminate()
-        if harness._embedded_postgres is not None:
-            harness._embedded_postgres.stop()
     print("| what | tracing off | tracing on | on ÷ off |")
     print("|---|---|---|---|")
     for rate in (RATE, LIGHT_RATE):
