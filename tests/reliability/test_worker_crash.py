@@ -15,7 +15,7 @@ from orders import services as order_services
 from orders.models import Invoice, Order, OrderExport
 from tests.factories import OrderFactory
 from tests.finance.gateways import debits_of
-from tests.support.processes import start_worker, wait_until
+from tests.support.processes import ManagedProcess, start_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_shared_worker")]
 
@@ -76,17 +76,26 @@ def assert_each_invoice_emailed_once(order_ids, sink, worker):
     assert set(sent.values()) == {1}, f"duplicated emails: {sent}"
 
 
+def kill_whole_worker_while_mail_held(worker, sink, process_logs, kills: int, name: str) -> ManagedProcess:
+    """SIGKILLs the worker's process group while the mail server holds one of its mails, `kills` times, each time
+    starting a new worker (`name`-1, -2…); the last one started."""
+    for kill in range(1, kills + 1):
+        wait_until(sink.holding, 60, "no mail reached the mail server", worker)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.stop()
+        worker = start_crash_worker(process_logs, sink, f"{name}-{kill}")
+    return worker
+
+
 def test_killing_the_whole_worker_mid_task_loses_and_doubles_nothing(holding_mailsink, process_logs):
     # given invoices queued and a worker sending them
     order_ids = enqueue_invoices_and_charges(ORDERS)
     worker = start_crash_worker(process_logs, holding_mailsink, "crash-whole-0")
 
     # when the worker and its pool are killed while a mail is in flight, again and again
-    for kill in range(1, WHOLE_WORKER_KILLS + 1):
-        wait_until(holding_mailsink.holding, 60, "no task reached the mail server", worker)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.stop()
-        worker = start_crash_worker(process_logs, holding_mailsink, f"crash-whole-{kill}")
+    worker = kill_whole_worker_while_mail_held(
+        worker, holding_mailsink, process_logs, WHOLE_WORKER_KILLS, "crash-whole"
+    )
 
     # then every task completed (redelivered after the visibility timeout on Redis, at once on AMQP)
     try:
@@ -133,11 +142,7 @@ def test_killing_the_whole_worker_mid_export_emails_each_export_once(holding_mai
     worker = start_crash_worker(process_logs, holding_mailsink, "export-crash-0")
 
     # when the worker and its pool are killed while a CSV mail is in flight, twice
-    for kill in range(1, EXPORT_KILLS + 1):
-        wait_until(holding_mailsink.holding, 60, "no export reached the mail server", worker)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.stop()
-        worker = start_crash_worker(process_logs, holding_mailsink, f"export-crash-{kill}")
+    worker = kill_whole_worker_while_mail_held(worker, holding_mailsink, process_logs, EXPORT_KILLS, "export-crash")
 
     # then every export was emailed exactly once and its result reads successful
     try:
