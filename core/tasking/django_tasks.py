@@ -13,7 +13,7 @@ from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
+from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
@@ -35,12 +35,30 @@ STATUSES = {
 
 
 class DjangoTaskRunner(ProjectTask):
-    """Keeps the return value on the job row, where `get_result()` reads it."""
+    """Keeps the return value on the job row, where `get_result()` reads it, and sends Django's task_started and
+    task_finished (a retry is neither: the attempt after it starts again)."""
 
     runs_django_task = True
 
+    def before_start(self, task_id, args, kwargs):
+        super().before_start(task_id, args, kwargs)
+        _announce(task_started, module_path=args[0], task_id=task_id)
+
     def on_success(self, retval, task_id, args, kwargs):
         jobs.job_succeeded(task_id=task_id, return_value=retval)
+        _announce(task_finished, module_path=args[0], task_id=task_id)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+        _announce(task_finished, module_path=args[0], task_id=task_id)
+
+
+def _announce(signal, *, module_path: str, task_id: str) -> None:
+    """Sends a django.tasks signal with the result as `get_result()` reads it from the job row."""
+    task = _task_at(module_path)
+    if task is not None:
+        backend = task.get_backend()
+        signal.send(type(backend), task_result=backend.get_result(task_id))
 
 
 def _runner_for(profile_name: str, profile: QueueProfile):

@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 from django.tasks import TaskResultStatus, task
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
 from core.models import DeadLetter, Job, OutboxMessage
@@ -104,3 +105,32 @@ async def _async_task():
 
 def _context_task(context):
     pass
+
+
+@pytest.fixture
+def announced():
+    """The django.tasks signals sent, as (signal, task path, status)."""
+    sent = []
+
+    def receiver(signal, sender, task_result, **kwargs):
+        sent.append((signal, task_result.task.module_path, task_result.status))
+
+    for signal in (task_started, task_finished):
+        signal.connect(receiver)
+    yield sent
+    for signal in (task_started, task_finished):
+        signal.disconnect(receiver)
+
+
+def test_a_run_sends_djangos_task_started_and_task_finished(eager, announced):
+    succeeding, failing = django_tasks.add.enqueue(2, 3), django_tasks.refuse.enqueue("x")
+
+    run_on_worker(succeeding)
+    run_on_worker(failing)
+
+    assert announced == [
+        (task_started, "tests.support.django_tasks.add", TaskResultStatus.RUNNING),
+        (task_finished, "tests.support.django_tasks.add", TaskResultStatus.SUCCESSFUL),
+        (task_started, "tests.support.django_tasks.refuse", TaskResultStatus.RUNNING),
+        (task_finished, "tests.support.django_tasks.refuse", TaskResultStatus.FAILED),
+    ]

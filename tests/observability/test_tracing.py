@@ -8,12 +8,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import sentry_sdk
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from core.models import Job, OutboxMessage
+from core.tasking import outbox
+from orders import tasks as order_tasks
 from orders.models import Invoice
 from tests.factories import OrderFactory, StaffFactory
 from tests.reliability.conftest import PrivateRedis
@@ -172,3 +175,21 @@ def test_a_click_relayed_after_a_broker_outage_is_one_trace_down_to_the_smtp_sen
         for process in reversed(processes):
             process.stop()
         broker.kill()
+
+
+def test_sentrys_trace_rides_the_outbox_row_to_the_publish(sentry_sink):
+    # given Sentry on (its own client only: the test process's Django and Celery stay unpatched)
+    sentry_sdk.init(dsn=sentry_sink.dsn, traces_sample_rate=1.0, default_integrations=False)
+    try:
+        # when a click's transaction enqueues a task
+        with sentry_sdk.start_transaction(name="click") as click:
+            task_id = outbox.enqueue(order_tasks.send_invoice_email, OrderFactory().pk)
+
+        # then the outbox row carries Sentry's trace header, and the publish (now or the relay's, later) runs
+        # inside that trace
+        headers = OutboxMessage.objects.get(pk=task_id).trace_context
+        assert headers["sentry-trace"].startswith(click.trace_id)
+        with outbox._trace_restored(headers):
+            assert sentry_sdk.get_traceparent().startswith(click.trace_id)
+    finally:
+        sentry_sdk.init()  # no DSN: off again
