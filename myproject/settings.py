@@ -297,7 +297,8 @@ CELERY_TIMEZONE = TIME_ZONE
 TASKS = {"default": {"BACKEND": "core.tasking.django_tasks.OutboxBackend"}}
 
 # --- Beat -----------------------------------------------------------------------------------------
-# Schedules live in the database (editable in admin); this subclass also records a heartbeat.
+# Schedules live in the database (editable in admin); this subclass sends only while it holds the beat lock
+# (a second beat stands by) and records a heartbeat.
 CELERY_BEAT_SCHEDULER = "core.operations.beat:HeartbeatDatabaseScheduler"
 # Write schedule state after every sent task so a killed beat does not resend it on restart.
 CELERY_BEAT_SYNC_EVERY = 1
