@@ -3,6 +3,7 @@
 import csv
 import io
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from orders.models import Cart, Customer, Invoice, Order, OrderExport, OrderItem
 from orders.selectors import orders_visible_to
 
 logger = logging.getLogger(__name__)
+
+ORDER_EXPORT_INTERVAL = timedelta(minutes=1)
 tracer = trace.get_tracer(__name__)
 
 
@@ -86,9 +89,16 @@ def invoice_send(*, order_id: int) -> Invoice:
         connection.close()
 
 
+@transaction.atomic
 def order_export_request(*, user: User) -> OrderExport:
+    """One export a minute per user: each is an email to them, and a click repeated in a loop must not become a
+    flood of mail. The user's row lock makes two clicks at once take turns."""
     if not user.email:
         raise ProjectError("Your account has no email address to send the export to.")
+    User.objects.select_for_update().get(pk=user.pk)
+    latest = OrderExport.objects.filter(user=user).order_by("-requested_at").first()
+    if latest and latest.requested_at > timezone.now() - ORDER_EXPORT_INTERVAL:
+        raise ProjectError("An export was requested less than a minute ago: it will be emailed to you shortly.")
     return OrderExport.objects.create(user=user)
 
 

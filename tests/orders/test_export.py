@@ -3,8 +3,10 @@ orders and emails it once; the list shows the export and its file to its owner o
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from core.models import OutboxMessage
 from core.tasking.django_tasks import RUNNERS
@@ -68,3 +70,20 @@ def test_the_list_links_the_finished_export_for_its_owner_only(client, mailsink,
     assert download.status_code == 200 and str(order.pk) in b"".join(download.streaming_content).decode()
     client.force_login(UserFactory())
     assert client.get(f"/orders/exports/{export.pk}/").status_code == 404
+
+
+def test_a_second_export_within_a_minute_is_refused_with_a_message(client):
+    # given a customer who just asked for an export
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post("/orders/export/")
+
+    # when they click again, and again a minute later
+    again = client.post("/orders/export/", follow=True).content.decode()
+    OrderExport.objects.update(requested_at=timezone.now() - timedelta(minutes=1, seconds=1))
+    later = client.post("/orders/export/", follow=True).content.decode()
+
+    # then the second click is told why and queues nothing; the third queues the next export
+    assert "requested less than a minute ago" in again
+    assert "the CSV will be emailed" in later
+    assert OrderExport.objects.count() == 2 and OutboxMessage.objects.count() == 2
