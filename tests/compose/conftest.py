@@ -35,8 +35,9 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(items):
-    """The fault tests last: they stop and restart services and add orders that the other tests must not see."""
-    items.sort(key=lambda item: item.path.name == "test_faults.py")
+    """Scale-out, then the faults, after the rest: they stop services, and send invoices (Flower lists their
+    tasks) that the other tests must not see."""
+    items.sort(key=lambda item: {"test_scale_out.py": 1, "test_faults.py": 2}.get(item.path.name, 0))
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -262,6 +263,24 @@ class Mailpit:
 @pytest.fixture(scope="session")
 def mailpit(healthy_stack) -> Mailpit:
     return Mailpit(healthy_stack.url("mailpit"))
+
+
+def orders_without_invoice(stack: Stack, count: int) -> list[int]:
+    """`count` orders that no test has invoiced: demo customers added (four orders each) past those there."""
+    existing = int(stack.django("from orders.models import Customer; print(Customer.objects.count())"))
+    stack.compose(
+        "exec", "-T", "web", "python", "manage.py", "seed_demo",
+        "--customers", str(existing + count // 4 + 1), "--password", DEMO_PASSWORD,
+    )  # fmt: skip
+    free = json.loads(
+        stack.django(
+            "import json; from orders.models import Order; "
+            "free = Order.objects.filter(invoice__isnull=True).order_by('-pk'); "
+            "print(json.dumps(list(free.values_list('pk', flat=True))))"
+        )
+    )
+    assert len(free) >= count
+    return free[:count]
 
 
 def invoice_copies(mail: Mailpit, numbers: list[str]) -> dict[str, list[str]]:

@@ -14,7 +14,12 @@ import uuid
 import pytest
 import yaml
 
-from tests.compose.conftest import DEMO_PASSWORD, assert_once_but_for_the_commit_gap, invoice_copies, wait_for
+from tests.compose.conftest import (
+    assert_once_but_for_the_commit_gap,
+    invoice_copies,
+    orders_without_invoice,
+    wait_for,
+)
 
 # The size: 50,000 rows take about 10 s at full speed on two cores (docs/tasks-accounts.md).
 IMPORT_ROWS = 50_000
@@ -119,23 +124,6 @@ def test_an_import_whose_worker_is_stopped_finishes_on_the_restarted_worker_with
     }
     count = f"from accounts.models import Contact; print(Contact.objects.filter(email__endswith='@{domain}').count())"
     assert int(healthy_stack.django(count)) == IMPORT_ROWS
-
-
-def orders_without_invoice(stack, count: int) -> list[int]:
-    # More demo customers, each with four orders: the tests before these used the first ones.
-    stack.compose(
-        "exec", "-T", "web", "python", "manage.py", "seed_demo",
-        "--customers", "20", "--password", DEMO_PASSWORD,
-    )  # fmt: skip
-    free = json.loads(
-        stack.django(
-            "import json; from orders.models import Order; "
-            "free = Order.objects.filter(invoice__isnull=True).order_by('pk'); "
-            "print(json.dumps(list(free.values_list('pk', flat=True))))"
-        )
-    )
-    assert len(free) >= count
-    return free[:count]
 
 
 def send_invoices(staff, orders: list[int]) -> list[str]:

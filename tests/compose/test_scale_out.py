@@ -13,11 +13,11 @@ import boto3
 import pytest
 
 from tests.compose.conftest import (
-    DEMO_PASSWORD,
     Mailpit,
     assert_once_but_for_the_commit_gap,
     http_get,
     invoice_copies,
+    orders_without_invoice,
     wait_for,
 )
 
@@ -167,22 +167,7 @@ def replicas(healthy_stack, compose_network, replica_env_file, started, email_qu
 @pytest.fixture(scope="module")
 def fresh_orders(healthy_stack):
     """Orders without an invoice, handed out a run at a time."""
-    # seed_demo makes customers 1 to N, four orders each, and skips those that exist
-    existing = int(healthy_stack.django("from orders.models import Customer; print(Customer.objects.count())"))
-    customers = existing + 3 * INVOICES_PER_RUN // 4 + 1
-    healthy_stack.compose(
-        "exec", "-T", "web", "python", "manage.py", "seed_demo",
-        "--customers", str(customers), "--password", DEMO_PASSWORD,
-    )  # fmt: skip
-    free = json.loads(
-        healthy_stack.django(
-            "import json; from orders.models import Order; "
-            "free = Order.objects.filter(invoice__isnull=True).order_by('-pk'); "
-            "print(json.dumps(list(free.values_list('pk', flat=True))))"
-        )
-    )
-    assert len(free) >= 3 * INVOICES_PER_RUN
-    return iter(free)
+    return iter(orders_without_invoice(healthy_stack, 3 * INVOICES_PER_RUN))
 
 
 def enqueue_invoices(stack, orders: list[int]) -> list[str]:
