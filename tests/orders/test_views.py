@@ -90,6 +90,7 @@ def test_second_invoice_request_shows_the_reason_without_enqueuing(client):
     assert not OutboxMessage.objects.exists()
 
 
+@pytest.mark.usefixtures("redis_of_this_test")  # its heartbeat keys reach no other test
 def test_running_and_retrying_come_from_the_job_row_of_the_outbox_id(client):
     # given an invoice click, whose job row the outbox wrote with its message
     order = OrderFactory()
@@ -117,6 +118,7 @@ def test_running_and_retrying_come_from_the_job_row_of_the_outbox_id(client):
     assert 'id="job-invoice" data-state="running"' in running_again
 
 
+@pytest.mark.usefixtures("redis_of_this_test")  # its heartbeat keys reach no other test
 def test_a_retry_recorded_after_the_next_attempt_started_does_not_hide_it(client):
     order = OrderFactory()
     client.force_login(order.customer.user)
@@ -131,6 +133,7 @@ def test_a_retry_recorded_after_the_next_attempt_started_does_not_hide_it(client
     assert 'id="job-invoice" data-state="running"' in client.get(f"/orders/{order.pk}/jobs/").content.decode()
 
 
+@pytest.mark.usefixtures("redis_of_this_test")  # its heartbeat keys reach no other test
 def test_a_started_task_whose_worker_stopped_beating_shows_worker_lost(client):
     # given an invoice task started by a worker with a fresh heartbeat
     order = OrderFactory()
