@@ -208,9 +208,7 @@ def throughput(stack, replicas: Replicas, mail: Mailpit, orders, count: int) -> 
     return len(numbers) / (last - began).total_seconds()
 
 
-def test_three_replicas_send_invoices_faster_than_one(
-    healthy_stack, replicas, slow_mail, fresh_orders
-):
+def test_three_replicas_send_invoices_faster_than_one(healthy_stack, replicas, slow_mail, fresh_orders):
     one = throughput(healthy_stack, replicas, slow_mail, fresh_orders, 1)
     three = throughput(healthy_stack, replicas, slow_mail, fresh_orders, 3)
 
