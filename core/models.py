@@ -17,6 +17,9 @@ class OutboxMessage(models.Model):
     kwargs = models.JSONField(default=dict)
     # Not before this time (a django.tasks run_after): published with it, so the worker holds the message.
     eta = models.DateTimeField(null=True, blank=True)
+    # The broker's priority (a django.tasks priority mapped by core.tasking.django_tasks), null for none: kept
+    # here so a message the relay publishes later waits in the same list as one published on commit.
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
     # The enqueuing request's trace headers (W3C traceparent, Sentry's sentry-trace and baggage), restored for
     # the publish, so a message the relay sends later still continues the click's trace.
     trace_context = models.JSONField(default=dict, blank=True)

@@ -8,15 +8,17 @@ Django's queue names are the queue profiles of core.tasking.policy (`default`, `
 
 from datetime import timedelta
 
+from celery import current_app as app
 from django.conf import settings
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import TaskError
+from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MIN_PRIORITY, TaskError
 from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
+from kombu.transport.redis import PRIORITY_STEPS
 
 from core.models import DeadLetter, Job
 from core.tasking import jobs, outbox
@@ -80,10 +82,8 @@ RUNNERS = {name: _runner_for(name, profile) for name, profile in PROFILES.items(
 class OutboxBackend(BaseTaskBackend):
     supports_defer = True
     supports_get_result = True
-    # No priority: on Redis a Celery priority moves the message to a list of its own, which the queue-depth
-    # check, the metrics and KEDA's scaler do not count (a worker scaled to zero would never see it), and on
-    # RabbitMQ the project's queues declare no x-max-priority, so it would be ignored. Django raises InvalidTask.
-    supports_priority = False
+    # Priorities at or below the default, on Redis only (broker_priority says why).
+    supports_priority = True
     # Celery's prefork pool runs plain functions; an async task would need an event loop per call.
     supports_async_task = False
 
@@ -110,6 +110,7 @@ class OutboxBackend(BaseTaskBackend):
                     f"'{task.queue_name}' (CELERY_VISIBILITY_TIMEOUT minus its {PROFILES[task.queue_name].time_limit}s "
                     "time limit)."
                 )
+        broker_priority(task.priority)
 
     def enqueue(self, task, args, kwargs):
         self.validate_task(task)
@@ -121,6 +122,7 @@ class OutboxBackend(BaseTaskBackend):
             args=[task.module_path, args, kwargs],
             kwargs={},
             eta=task.run_after,
+            priority=broker_priority(task.priority),
         )
         result = TaskResult(
             task=task,
@@ -170,6 +172,34 @@ class OutboxBackend(BaseTaskBackend):
         )
         object.__setattr__(result, "_return_value", job.return_value)
         return result
+
+
+def broker_priority(priority: int) -> int | None:
+    """The broker's priority for a Django priority (-100 lowest, 100 highest); None for the default, which is
+    published as every other task of the project is, with no priority.
+
+    Redis keeps a queue as one list per step of kombu's priority_steps (0, 3, 6, 9; the list of step n is
+    `<queue>\\x06\\x16<n>`, step 0 the queue's own list) and a worker pops them in that order, so 0 is the most
+    urgent and every task without a priority is already there: a Django priority above the default has
+    nowhere to go ahead of it, and those below it spread over the later steps. RabbitMQ ignores a message's
+    priority on the project's queues: they are declared without x-max-priority (classic queues; quorum queues
+    honour priorities only from RabbitMQ 4.0 on)."""
+    if priority == DEFAULT_TASK_PRIORITY:
+        return None
+    with app.connection_for_write() as connection:
+        broker = connection.transport.driver_type
+    if broker != "redis":
+        raise InvalidTask(
+            f"priority {priority}: the {broker} broker's queues ignore priorities (declared without "
+            "x-max-priority); only the default priority 0 can be enqueued."
+        )
+    if priority > DEFAULT_TASK_PRIORITY:
+        raise InvalidTask(
+            f"priority {priority}: on Redis the default priority 0 already runs first (every task without a "
+            "priority waits in the queue's most urgent list); give the work that may wait a negative priority."
+        )
+    later_steps = sorted(app.conf.broker_transport_options.get("priority_steps", PRIORITY_STEPS))[1:]
+    return later_steps[(-priority - 1) * len(later_steps) // -TASK_MIN_PRIORITY]
 
 
 def _task_at(module_path: str) -> Task | None:

@@ -36,12 +36,21 @@ def enqueue(task: Task, *args, **kwargs) -> str:
     return enqueue_by_name(task_name=task.name, queue=task.queue, args=list(args), kwargs=kwargs)
 
 
-def enqueue_by_name(*, task_name: str, queue: str, args: list, kwargs: dict, eta: datetime | None = None) -> str:
-    """`eta`: not before then; the caller keeps it below the visibility timeout (core.tasking.django_tasks)."""
+def enqueue_by_name(
+    *, task_name: str, queue: str, args: list, kwargs: dict, eta: datetime | None = None, priority: int | None = None
+) -> str:
+    """`eta`: not before then; the caller keeps it below the visibility timeout. `priority`: the broker's, None
+    for none (core.tasking.django_tasks maps a Django priority onto it)."""
     with tracer.start_as_current_span(f"outbox enqueue {task_name}", kind=trace.SpanKind.PRODUCER) as span:
         trace_context = _trace_headers()
         message = OutboxMessage.objects.create(
-            task_name=task_name, queue=queue, args=args, kwargs=kwargs, eta=eta, trace_context=trace_context
+            task_name=task_name,
+            queue=queue,
+            args=args,
+            kwargs=kwargs,
+            eta=eta,
+            priority=priority,
+            trace_context=trace_context,
         )
         span.set_attribute("messaging.message.id", str(message.pk))
         trace_id = format(span.get_span_context().trace_id, "032x") if span.get_span_context().is_valid else ""
@@ -136,6 +145,7 @@ def _send(message: OutboxMessage) -> bool:
                 task_id=str(message.pk),
                 queue=message.queue,
                 eta=message.eta,
+                priority=message.priority,
                 retry=False,
                 producer=producer,
                 headers={jobs.RECORDED_HEADER: True},

@@ -11,7 +11,11 @@ from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
 from core.models import DeadLetter, Job, OutboxMessage
-from core.tasking.django_tasks import RUNNERS
+from core.operations.health import queue_depths
+from core.redis import redis_client
+from core.tasking import outbox
+from core.tasking.django_tasks import RUNNERS, broker_priority
+from myproject.celery import app
 from tests.support import django_tasks
 
 pytestmark = pytest.mark.django_db
@@ -86,12 +90,46 @@ def test_run_after_sets_the_messages_eta_within_the_visibility_timeout_and_is_re
 def test_unsupported_features_raise_djangos_invalid_task():
     with pytest.raises(InvalidTask, match="Queue 'reports' is not valid"):
         django_tasks.add.using(queue_name="reports")
-    with pytest.raises(InvalidTask, match="priority"):
-        django_tasks.add.using(priority=10)
     with pytest.raises(InvalidTask, match="async"):
         task(_async_task)
     with pytest.raises(InvalidTask, match="takes_context"):
         task(takes_context=True)(_context_task)
+
+
+def test_lower_django_priorities_map_onto_redis_s_later_lists_and_the_default_onto_none(app_broker):
+    app_broker("redis://127.0.0.1:6379/0")  # the mapping reads the broker's kind from its URL only
+
+    # the default publishes as every task does, with no priority; kombu's steps 3, 6, 9 are ever less urgent
+    assert broker_priority(0) is None
+    assert [broker_priority(p) for p in (-1, -34, -35, -67, -68, -100)] == [3, 3, 6, 6, 9, 9]
+    # nothing runs before the default on Redis, so a higher priority is refused rather than ignored
+    with pytest.raises(InvalidTask, match="default priority 0 already runs first"):
+        django_tasks.add.using(priority=1)
+
+
+def test_a_priority_is_refused_on_rabbitmq_whose_queues_ignore_it(app_broker, monkeypatch):
+    # as the settings configure an amqp:// CELERY_BROKER_URL: no Redis transport class
+    monkeypatch.setitem(app.conf, "broker_transport", None)
+    app_broker("amqp://guest:guest@127.0.0.1:5672//")
+
+    with pytest.raises(InvalidTask, match="broker's queues ignore priorities"):
+        django_tasks.add.using(priority=-10)
+    assert django_tasks.add.using(priority=0).priority == 0
+
+
+def test_a_relayed_low_priority_task_waits_in_its_list_and_every_list_counts_in_the_queue_depth(redis_of_this_test):
+    # given django tasks of four priorities whose on-commit publish never happened (the test never commits)
+    bulk = django_tasks.add.using(queue_name="bulk")
+    results = [bulk.using(priority=priority).enqueue(1, 2) for priority in (0, -10, -50, -100)]
+    assert [OutboxMessage.objects.get(pk=r.id).priority for r in results] == [None, 3, 6, 9]
+
+    # when the relay publishes them
+    assert outbox.relay_pending(older_than=timedelta(0)) == 4
+
+    # then each waits in the list of its step, and the queue's depth (metrics, check_queues, Operations) counts all
+    broker = redis_client()
+    assert [broker.llen(key) for key in ("bulk", "bulk\x06\x163", "bulk\x06\x166", "bulk\x06\x169")] == [1, 1, 1, 1]
+    assert queue_depths()["bulk"] == 4
 
 
 def test_an_unknown_result_id_does_not_exist():

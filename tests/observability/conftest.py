@@ -96,9 +96,9 @@ def observed_worker(django_db_setup, django_db_blocker, process_logs, sentry_sin
 def send_to_observed(private_broker_url):
     """Publish a task message to the private broker; returns its task id."""
 
-    def send(task_name: str, *args, queue: str = "default") -> str:
+    def send(task_name: str, *args, queue: str = "default", priority: int | None = None) -> str:
         with Connection(private_broker_url) as connection:
-            return app.send_task(task_name, args=list(args), queue=queue, connection=connection).id
+            return app.send_task(task_name, args=list(args), queue=queue, priority=priority, connection=connection).id
 
     return send
 

@@ -18,8 +18,9 @@ def check_queues(broker_url: str, **thresholds: str) -> subprocess.CompletedProc
 def test_a_queue_over_its_threshold_is_reported_with_exit_code_1(private_broker_url, send_to_observed):
     with Connection(private_broker_url) as connection:
         Queue("bulk").bind(connection.default_channel).purge()
-    for _ in range(3):
-        send_to_observed("orders.send_invoice_email", 1, queue="bulk")
+    # one in the queue's own list and two in priority lists of their own (a low-priority django.tasks task)
+    for priority in (None, 3, 9):
+        send_to_observed("orders.send_invoice_email", 1, queue="bulk", priority=priority)
 
     over = check_queues(private_broker_url, QUEUE_DEPTH_THRESHOLD_BULK="2")
     under = check_queues(private_broker_url, QUEUE_DEPTH_THRESHOLD_BULK="3")
