@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from kombu.transport.redis import PRIORITY_STEPS
 
 from tests.deploy.conftest import OVERLAYS, WORKERS
 from tests.support.processes import ROOT
@@ -62,10 +63,10 @@ def test_each_worker_scales_on_its_own_queue(rendered):
         assert sorted(scaled) == sorted(WORKERS)
         for worker in WORKERS:
             queue = worker_argument(rendered[overlay].app_container(worker), "-Q")
-            (trigger,) = scaled[worker]["spec"]["triggers"]
+            triggers = scaled[worker]["spec"]["triggers"]
 
-            assert trigger["type"] == "redis"
-            assert trigger["metadata"]["listName"] == queue
+            assert {trigger["type"] for trigger in triggers} == {"redis"}
+            assert triggers[0]["metadata"]["listName"] == queue
             # An HPA owns the replica count: an apply must not reset it.
             assert "replicas" not in rendered[overlay].get("Deployment", worker)["spec"]
 
@@ -82,6 +83,17 @@ def test_only_bulk_scales_to_zero_and_only_after_its_longest_task(rendered):
         assert spec["worker-bulk"]["cooldownPeriod"] >= 2 * settings.CELERY_VISIBILITY_TIMEOUT
 
 
+def test_a_bulk_task_of_any_priority_wakes_a_pod(rendered):
+    """Low-priority django.tasks wait in kombu's priority lists (`<queue>\\x06\\x16<step>`), which the queue's
+    own list does not count; with bulk at zero pods, each list must wake one."""
+    lists = ["bulk", *(f"bulk\x06\x16{step}" for step in PRIORITY_STEPS[1:])]
+    for overlay in OVERLAYS:
+        triggers = rendered[overlay].get("ScaledObject", "worker-bulk")["spec"]["triggers"]
+
+        assert [trigger["metadata"]["listName"] for trigger in triggers] == lists
+        assert {trigger["metadata"]["activationListLength"] for trigger in triggers} == {"0"}
+
+
 def test_queues_reach_their_alert_threshold_only_at_max_replicas(rendered):
     thresholds = settings.QUEUE_DEPTH_THRESHOLDS
     for overlay in OVERLAYS:
@@ -96,10 +108,11 @@ def test_scalers_read_the_brokers_redis(rendered):
     for overlay in OVERLAYS:
         broker = urlsplit(rendered[overlay].config()["CELERY_BROKER_URL"])
         for obj in rendered[overlay].of_kind("ScaledObject"):
-            metadata = obj["spec"]["triggers"][0]["metadata"]
+            for trigger in obj["spec"]["triggers"]:
+                metadata = trigger["metadata"]
 
-            assert metadata["address"] == f"{broker.hostname}:{broker.port}", overlay
-            assert metadata["databaseIndex"] == (broker.path.strip("/") or "0"), overlay
+                assert metadata["address"] == f"{broker.hostname}:{broker.port}", overlay
+                assert metadata["databaseIndex"] == (broker.path.strip("/") or "0"), overlay
 
 
 def test_every_pod_at_its_largest_fits_postgres_connections(rendered):
