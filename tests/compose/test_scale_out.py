@@ -23,11 +23,12 @@ from tests.compose.conftest import (
 
 MAIL_ACCEPT_DELAY_MS = 50
 INVOICES_PER_RUN = 150
-# Each replica stands for a host of its own: one pool process, held to half a core. Unbounded, three replicas
-# on this 2-core machine share its cores with PostgreSQL, Redis, the S3 and mail servers, and measure the
-# machine (2.26x, CPU-bound: BENCHMARKS.md), not the design; 3 x 0.5 leaves them half a core.
+# Each replica stands for a host of its own: one pool process, held to 0.4 of a core. Three replicas then take
+# 1.2 of this machine's 2 cores and leave the rest to what they share (PostgreSQL, Redis, Flower, the S3 and mail
+# servers): the figure measures the design, not a saturated machine (unbounded: 2.26x; at 0.5 of a core the
+# machine was near saturation and gave 2.44-2.66x: BENCHMARKS.md). The test prints the machine's busy share.
 POOL_PER_REPLICA = 1
-REPLICA_CPUS = 0.5
+REPLICA_CPUS = 0.4
 # The killed replica's messages come back once this has passed (kombu's visibility timeout); shorter than the
 # stack's 270 s so the test does not idle, and still above the email queue's 60 s hard limit.
 REPLICA_VISIBILITY_TIMEOUT = 90
@@ -191,35 +192,57 @@ def sent(mail: Mailpit, numbers: list[str]) -> int:
     return sum(1 for ids in invoice_copies(mail, numbers).values() if ids)
 
 
-def throughput(stack, replicas: Replicas, mail: Mailpit, orders, count: int) -> float:
-    """Invoices per second from `count` replicas: from their unpause to the mail server's acceptance of the last
-    invoice (its own clock, which is this machine's: no polling interval in the figure)."""
-    containers = replicas.start(count)
-    try:
-        docker("pause", *containers)
-        numbers = enqueue_invoices(stack, [next(orders) for _ in range(INVOICES_PER_RUN)])
-        began = datetime.now(UTC)
-        docker("unpause", *containers)
-        wait_for(lambda: sent(mail, numbers) == len(numbers), 300, f"{count} replica(s) never sent every invoice")
-    finally:
-        replicas.remove(containers)
-    wanted = {f"Your invoice {number}" for number in numbers}
-    last = max(datetime.fromisoformat(m["Created"]) for m in mail.messages() if m["Subject"] in wanted)
-    return len(numbers) / (last - began).total_seconds()
+def cpu_times() -> tuple[int, int]:
+    """This machine's (busy, total) CPU time so far, in clock ticks: the containers run on its kernel."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+class Run:
+    """A batch of invoices sent by `count` replicas: when the first and the last reached the mail server (its own
+    clock, which is this machine's: no polling interval in the figures), and how busy the machine was."""
+
+    def __init__(self, stack, replicas: Replicas, mail: Mailpit, orders, count: int):
+        containers = replicas.start(count)
+        try:
+            docker("pause", *containers)
+            numbers = enqueue_invoices(stack, [next(orders) for _ in range(INVOICES_PER_RUN)])
+            self.began, (busy_before, total_before) = datetime.now(UTC), cpu_times()
+            docker("unpause", *containers)
+            wait_for(lambda: sent(mail, numbers) == len(numbers), 300, f"{count} replica(s) never sent every invoice")
+            busy_after, total_after = cpu_times()
+        finally:
+            replicas.remove(containers)
+        wanted = {f"Your invoice {number}" for number in numbers}
+        accepted = sorted(datetime.fromisoformat(m["Created"]) for m in mail.messages() if m["Subject"] in wanted)
+        self.first, self.last, self.count = accepted[0], accepted[-1], len(accepted)
+        self.machine_busy = (busy_after - busy_before) / (total_after - total_before)
+
+    @property
+    def rate(self) -> float:
+        """Invoices per second once the replicas were warm: a replica's first task also imports the PDF and S3
+        libraries, which on a fraction of a core takes seconds and would favour three replicas warming at once."""
+        return (self.count - 1) / (self.last - self.first).total_seconds()
+
+    def __str__(self) -> str:
+        warming = (self.first - self.began).total_seconds()
+        return f"{self.rate:.1f}/s (first after {warming:.1f} s; machine {self.machine_busy:.0%} busy)"
 
 
 def test_three_replicas_send_invoices_faster_than_one(healthy_stack, replicas, slow_mail, fresh_orders):
-    one = throughput(healthy_stack, replicas, slow_mail, fresh_orders, 1)
-    three = throughput(healthy_stack, replicas, slow_mail, fresh_orders, 3)
+    one = Run(healthy_stack, replicas, slow_mail, fresh_orders, 1)
+    three = Run(healthy_stack, replicas, slow_mail, fresh_orders, 3)
 
     print(
         f"\nscale-out, {INVOICES_PER_RUN} invoices per run, mail accepted in {MAIL_ACCEPT_DELAY_MS} ms, "
         f"{POOL_PER_REPLICA} pool process and {REPLICA_CPUS} CPU per replica: "
-        f"1 replica {one:.1f}/s, 3 replicas {three:.1f}/s, ratio {three / one:.2f}"
+        f"1 replica {one}, 3 replicas {three}, ratio {three.rate / one.rate:.2f}"
     )
     # Sharing one queue, three send faster than one. How much faster is a figure, not a pass mark (BENCHMARKS.md:
     # 2.44-2.66 in the runs of record, against the 2.5 the issue asks): speed goals live in benchmarks.
-    assert three > one
+    assert three.rate > one.rate
 
 
 def test_a_replica_sigkilled_mid_run_loses_no_invoice(healthy_stack, replicas, slow_mail, fresh_orders):
