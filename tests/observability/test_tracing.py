@@ -16,23 +16,9 @@ from tests.reliability.conftest import PrivateRedis
 from tests.reliability.test_redis_down import Browser
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, start_worker, wait_until
+from tests.support.traces import ancestors, one
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def ancestors(span: dict, spans: list[dict]) -> list[dict]:
-    by_id = {item["span_id"]: item for item in spans}
-    chain = []
-    while span["parent_id"] in by_id:
-        span = by_id[span["parent_id"]]
-        chain.append(span)
-    return chain
-
-
-def one(spans: list[dict], role: str, name: str) -> dict:
-    found = [span for span in spans if span["role"] == role and span["name"].startswith(name)]
-    assert len(found) == 1, f"{role} {name!r}: {found} in {spans}"
-    return found[0]
 
 
 def test_a_click_relayed_after_a_broker_outage_is_one_trace_down_to_the_smtp_send(trace_viewer, mailsink, process_logs):
