@@ -26,8 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 DEFAULT_PORT = 16686
-# At about 600 bytes a span (a web request with its queries is 20-40 spans), some 30,000 spans per file; the
-# file is rotated once at this size, so the disk holds at most twice it and an index page parses under a second.
+# About 500 bytes a span (a query's, with its SQL): 40,000 spans per file, rotated once, so at most twice this on
+# disk. Measured on 2 cores with 30 MB kept: the index (it parses every line) 0.78 s, one trace's page 0.08 s.
 DEFAULT_MAX_FILE_BYTES = 20_000_000
 # The Python SDK exports batches of at most 512 spans, well under 1 MB; a larger body is not an exporter's.
 MAX_BODY_BYTES = 4_000_000
