@@ -1,5 +1,5 @@
 # The one image of every Django/Celery service in docker-compose.yml (web, workers, beat, flower, relay,
-# migrate): wheels are built in a throwaway stage, the runtime stage holds no compiler and runs as non-root.
+# migrate, and the monitoring profile's trace viewer): wheels are built in a throwaway stage, the runtime stage holds no compiler and runs as non-root.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -27,7 +27,7 @@ COPY . .
 # The manifest storage needs collectstatic at build time; settings refuse to load without a secret, so the
 # build gets a throwaway one that never reaches a running container.
 RUN DJANGO_SECRET_KEY=collectstatic-only-build-time-key python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p /app/media && chown app:app /app/media
+    && mkdir -p /app/media /app/traces && chown app:app /app/media /app/traces
 USER app
 EXPOSE 8000
 # The web probe by default; docker-compose.yml gives each other service its own.

@@ -1,4 +1,5 @@
-"""Container liveness probes: `python -m core.operations.probes web|worker|beat|flower|relay` exits 0 while it lives."""
+"""Container liveness probes: `python -m core.operations.probes web|worker|beat|flower|relay|traces` exits 0 while it
+lives."""
 
 import json
 import os
@@ -58,6 +59,15 @@ def flower() -> str | None:
         return f"flower does not answer: {error}"
 
 
+def traces() -> str | None:
+    url = f"http://127.0.0.1:{os.environ.get('TRACE_VIEWER_PORT', '16686')}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
+            return None if response.read() == b"ok\n" else "the trace viewer answered, but not ok"
+    except OSError as error:
+        return f"the trace viewer does not answer: {error}"
+
+
 def relay() -> str | None:
     import django
 
@@ -93,7 +103,7 @@ def _allowed_host(settings) -> str:
     return "localhost"
 
 
-PROBES = {"web": web, "worker": worker, "beat": beat, "flower": flower, "relay": relay}
+PROBES = {"web": web, "worker": worker, "beat": beat, "flower": flower, "relay": relay, "traces": traces}
 
 
 def main() -> None:

@@ -35,9 +35,11 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(items):
-    """Scale-out, then the faults, after the rest: they stop services, and send invoices (Flower lists their
-    tasks) that the other tests must not see."""
-    items.sort(key=lambda item: {"test_scale_out.py": 1, "test_faults.py": 2}.get(item.path.name, 0))
+    """Tracing, scale-out, then the faults, after the rest: they recreate or stop services, and send invoices
+    (Flower lists their tasks) that the other tests must not see."""
+    items.sort(
+        key=lambda item: {"test_traces.py": 1, "test_scale_out.py": 2, "test_faults.py": 3}.get(item.path.name, 0)
+    )
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -68,13 +70,15 @@ class Stack:
     def __post_init__(self):
         self.env = read_env_file(self.env_file)
 
-    def compose(self, *args: str, check: bool = True) -> str:
+    def compose(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """`env` overrides the env file's values for this command: compose prefers the shell's variables."""
         result = subprocess.run(
             ["docker-compose", "--env-file", str(self.env_file), *args],
             cwd=REPO,
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, **env} if env else None,
         )
         if check and result.returncode:
             raise AssertionError(f"docker-compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")

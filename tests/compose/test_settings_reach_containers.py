@@ -18,11 +18,17 @@ NOT_PASSED = {
     "WEB_PUBLISH",
     "FLOWER_PUBLISH_PORT",
     "MAILPIT_PUBLISH_PORT",
+    "TRACES_PUBLISH_PORT",
     # given to the postgres and grafana services; compose builds DATABASE_URL from the first three
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
     "POSTGRES_DB",
     "GRAFANA_ADMIN_PASSWORD",
+    # the trace viewer's, given to the traces service only
+    "TRACE_VIEWER_ADDRESS",
+    "TRACE_VIEWER_PORT",
+    "TRACE_VIEWER_FILE",
+    "TRACE_VIEWER_MAX_BYTES",
     # fixed by compose for its own network, volume and published ports
     "DATABASE_URL",
     "REDIS_URL",

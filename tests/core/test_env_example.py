@@ -10,6 +10,7 @@ READERS = [
     "core/operations/flower.py",
     "core/operations/probes.py",
     "core/operations/health.py",
+    "core/operations/trace_viewer.py",
 ]
 
 

@@ -1,5 +1,5 @@
-"""Observability fixtures: a Sentry endpoint that records envelopes, a private broker, and one worker that
-reports to both, so tasks sent here run on that worker and on no other worker of the suite."""
+"""Observability fixtures: a Sentry endpoint that records envelopes, the project's trace viewer, a private broker,
+and one worker that reports to both, so tasks sent here run on that worker and on no other worker of the suite."""
 
 import gzip
 import json
@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kombu import Connection
 
+from core.operations.trace_viewer import SpanFile, TraceViewer
 from myproject.celery import app
 from tests.support.embedded import free_port, start_redis_server
 from tests.support.processes import start_worker
@@ -63,6 +64,16 @@ def sentry_sink():
     sink = SentrySink()
     yield sink
     sink.server.shutdown()
+
+
+@pytest.fixture
+def trace_viewer(tmp_path):
+    """The trace viewer compose runs (core.operations.trace_viewer), on a free loopback port, spans in tmp_path."""
+    viewer = TraceViewer(("127.0.0.1", 0), SpanFile(tmp_path / "traces.jsonl"))
+    threading.Thread(target=viewer.serve_forever, daemon=True).start()
+    yield viewer
+    viewer.shutdown()
+    viewer.server_close()
 
 
 @pytest.fixture(scope="session")

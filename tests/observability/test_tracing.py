@@ -1,18 +1,11 @@
 """OpenTelemetry: a Send invoice click made while the broker is down is one trace, from the request through the
 outbox write, the relay's later publish and the worker's run to its queries and the SMTP send, exported over
-OTLP/HTTP to a real receiver on loopback; staff see its trace id on the order page."""
+OTLP/HTTP to the project's trace viewer on loopback; staff see its trace id on the order page."""
 
-import gzip
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sentry_sdk
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
 from core.models import Job, OutboxMessage
 from core.tasking import outbox
@@ -23,91 +16,16 @@ from tests.reliability.conftest import PrivateRedis
 from tests.reliability.test_redis_down import Browser
 from tests.support.embedded import free_port
 from tests.support.processes import ManagedProcess, process_env, start_worker, wait_until
+from tests.support.traces import ancestors, one
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class OtlpReceiver:
-    """The OTLP/HTTP traces endpoint of a collector: each posted span as a dict, with its process's role."""
-
-    def __init__(self):
-        self.spans: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                receiver.receive(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
-
-    def receive(self, request: ExportTraceServiceRequest) -> None:
-        for resource_spans in request.resource_spans:
-            attributes = {item.key: item.value.string_value for item in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    with self.lock:
-                        self.spans.append(
-                            {
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_id": span.parent_span_id.hex(),
-                                "name": span.name,
-                                "role": attributes.get("service.instance.role", ""),
-                            }
-                        )
-
-    def trace(self, trace_id: str) -> list[dict]:
-        with self.lock:
-            return [span for span in self.spans if span["trace_id"] == trace_id]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-
-
-@pytest.fixture
-def otlp_receiver():
-    receiver = OtlpReceiver()
-    yield receiver
-    receiver.stop()
-
-
-def ancestors(span: dict, spans: list[dict]) -> list[dict]:
-    by_id = {item["span_id"]: item for item in spans}
-    chain = []
-    while span["parent_id"] in by_id:
-        span = by_id[span["parent_id"]]
-        chain.append(span)
-    return chain
-
-
-def one(spans: list[dict], role: str, name: str) -> dict:
-    found = [span for span in spans if span["role"] == role and span["name"].startswith(name)]
-    assert len(found) == 1, f"{role} {name!r}: {found} in {spans}"
-    return found[0]
-
-
-def test_a_click_relayed_after_a_broker_outage_is_one_trace_down_to_the_smtp_send(
-    otlp_receiver, mailsink, process_logs
-):
+def test_a_click_relayed_after_a_broker_outage_is_one_trace_down_to_the_smtp_send(trace_viewer, mailsink, process_logs):
     # given web, relay and worker tracing to a collector, and the broker down when staff click Send invoice
     broker = PrivateRedis(port=free_port())
     tracing = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": trace_viewer.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s instead of 5 s
         "CELERY_BROKER_URL": broker.url,
         "DJANGO_MEDIA_ROOT": str(process_logs / "media"),
@@ -146,14 +64,14 @@ def test_a_click_relayed_after_a_broker_outage_is_one_trace_down_to_the_smtp_sen
         wait_until(lambda: mailsink.to(order.customer.email), 60, "invoice never emailed", processes[1])
         trace_id = Job.objects.get(pk=message.pk).trace_id
         wait_until(
-            lambda: any(span["name"] == "smtp send" for span in otlp_receiver.trace(trace_id)),
+            lambda: any(span["name"] == "smtp send" for span in trace_viewer.span_file.trace(trace_id)),
             30,
             "the worker's spans never arrived",
             processes[1],
         )
 
         # then one trace: request → outbox write → the relay's publish → the worker's run → its queries and SMTP
-        spans = otlp_receiver.trace(trace_id)
+        spans = trace_viewer.span_file.trace(trace_id)
         request = one(spans, "web", "POST")
         enqueue = one(spans, "web", "outbox enqueue orders.send_invoice_email")
         publish = one(spans, "relay", "apply_async/orders.send_invoice_email")

@@ -346,3 +346,21 @@ def test_an_invoice_without_a_stored_pdf_is_not_found(client):
 
     assert client.get(f"/orders/{unsent.pk}/invoice.pdf").status_code == 404
     assert client.get(f"/orders/{vanished.pk}/invoice.pdf").status_code == 404
+
+
+def test_only_staff_see_the_trace_id_of_a_job(client):
+    # given an invoice click that was traced (its job row carries the trace id, as the outbox writes it)
+    order = OrderFactory()
+    client.force_login(order.customer.user)
+    client.post(f"/orders/{order.pk}/send-invoice/")
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    Job.objects.filter(pk=OutboxMessage.objects.get().pk).update(trace_id=trace_id)
+
+    # when the customer, then staff, open the order
+    customer_page = client.get(f"/orders/{order.pk}/").content.decode()
+    client.force_login(StaffFactory())
+    staff_page = client.get(f"/orders/{order.pk}/").content.decode()
+
+    # then only staff see it, to look the trace up in the trace viewer
+    assert trace_id not in customer_page
+    assert f"trace <code>{trace_id}</code>" in staff_page
