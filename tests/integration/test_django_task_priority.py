@@ -1,9 +1,9 @@
-"""django.tasks priorities on a real worker: on Redis the more urgent tasks waiting in a queue run first; on
-RabbitMQ, whose queues the project declares without priorities, a priority is refused when enqueued."""
+"""django.tasks priorities on a real worker: on Redis the more urgent tasks waiting in a queue run first. (On
+RabbitMQ, whose queues the project declares without priorities, a priority is refused when enqueued:
+tests/core/test_django_tasks.py.)"""
 
 import pytest
 from django.conf import settings
-from django.tasks.exceptions import InvalidTask
 
 from tests.support import django_tasks
 from tests.support.processes import start_worker, wait_until
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 on_redis = settings.CELERY_BROKER_URL.startswith("redis")
 
 
-@pytest.mark.skipif(not on_redis, reason="Redis broker: RabbitMQ refuses priorities (the next test)")
+@pytest.mark.skipif(not on_redis, reason="Redis broker: RabbitMQ refuses priorities (tests/core/test_django_tasks.py)")
 def test_queued_tasks_run_most_urgent_first_once_a_worker_starts(redis_of_this_test, process_logs):
     # given low-priority tasks enqueued before more urgent ones, on a broker no worker consumes yet
     enqueued = [
@@ -44,14 +44,3 @@ def test_queued_tasks_run_most_urgent_first_once_a_worker_starts(redis_of_this_t
     # then the default priority ran first, then -50, then -100, each in the order enqueued
     ran = sorted(enqueued, key=lambda result: result.started_at)
     assert [result.return_value for result in ran] == [5, 6, 3, 4, 1, 2]
-
-
-@pytest.mark.skipif(on_redis, reason="RabbitMQ broker: on Redis priorities work (the test above)")
-def test_a_priority_is_refused_on_rabbitmq_and_the_default_still_runs(live_worker):
-    with pytest.raises(InvalidTask, match="broker's queues ignore priorities"):
-        django_tasks.add.using(priority=-50)
-
-    result = django_tasks.add.using(priority=0).enqueue(20, 22)
-
-    wait_until(lambda: result.refresh() or result.is_finished, 60, "the task never finished", live_worker)
-    assert result.return_value == 42
