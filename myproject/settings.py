@@ -256,10 +256,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Recycle pool processes so a slow leak in a library cannot grow a worker without bound.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 250_000  # KiB
-# Celery closes a pool process's database connection around every task unless this is set (celery.fixups.django):
-# a new PostgreSQL connection per task was most of a short task's cost (BENCHMARKS.md). Set to the recycling
-# limit, Celery never does; Django's CONN_MAX_AGE and health checks decide, as for requests (core.tasking.policy).
-CELERY_DB_REUSE_MAX = CELERY_WORKER_MAX_TASKS_PER_CHILD
 # Results cost a write each: off by default, on (ignore_result=False) for tasks operators watch.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = "django-db"

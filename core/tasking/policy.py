@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ConnectionError as ObjectStorageConnectionError
 from botocore.exceptions import HTTPClientError as ObjectStorageHTTPError
 from celery import Task, current_task, shared_task, signals
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 from django.db.models import Model
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -112,16 +112,6 @@ def _note_termination(**_kwargs):
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, note)
-
-
-@signals.task_prerun.connect
-@signals.task_postrun.connect
-def _close_old_database_connections(sender=None, **_kwargs):
-    """Django's rule for requests, around each task: a connection past CONN_MAX_AGE or left broken by an error is
-    closed, and the next query checks the one kept (conn_health_checks). Celery's own rule, a new connection for
-    every task, is off (CELERY_DB_REUSE_MAX in settings). Not in eager mode, where the caller owns the connection."""
-    if not getattr(sender.request, "is_eager", False):
-        close_old_connections()
 
 
 class ProjectTask(Task):
