@@ -46,7 +46,11 @@ class BeatLock:
 
     def release(self) -> None:
         if self.connection is not None:
-            with contextlib.suppress(db.Error):  # a broken session holds nothing
+            # Unlocked before the close: the server ends a closed session a moment later, and a standby asking
+            # in that moment would find the lock still held. A broken session holds nothing.
+            with contextlib.suppress(db.Error), self.connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(db.Error):
                 self.connection.close()
             self.connection = None
 

@@ -188,6 +188,26 @@ def enqueue_invoices(stack, orders: list[int]) -> list[str]:
     )
 
 
+def where_unsent_invoices_are(stack, mail: Mailpit, numbers: list[str]) -> str:
+    """For a failure: the unsent invoices' job rows, the database sessions in a transaction, the broker's lists."""
+    unsent = [number for number, ids in invoice_copies(mail, numbers).items() if not ids]
+    return stack.django(
+        "from django.db import connection; from core.models import Job; from orders.models import Invoice\n"
+        "from myproject.celery import app\n"
+        f"orders = dict(Invoice.objects.filter(number__in={unsent!r}).values_list('order_id', 'number'))\n"
+        "for job in Job.objects.filter(task_name='orders.send_invoice_email', subject_id__in=map(str, orders)):\n"
+        "    print('job', orders[int(job.subject_id)], job.state, job.attempt, job.worker, job.updated_at, job.error)\n"
+        "with connection.cursor() as cursor:\n"
+        '    cursor.execute("SELECT pid, client_addr, state, wait_event, now() - xact_start, left(query, 100) "\n'
+        '                   "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()")\n'
+        "    for row in cursor.fetchall(): print('session', *row)\n"
+        "with app.connection_for_read() as broker:\n"
+        "    client = broker.default_channel.client\n"
+        "    print('broker', 'email', client.llen('email'), 'unacked', client.hlen('unacked'),\n"
+        "          'mutex ttl', client.ttl('unacked_mutex'))\n"
+    )
+
+
 def sent(mail: Mailpit, numbers: list[str]) -> int:
     return sum(1 for ids in invoice_copies(mail, numbers).values() if ids)
 
@@ -260,11 +280,14 @@ def test_a_replica_sigkilled_mid_run_loses_no_invoice(healthy_stack, replicas, s
         sent_before = sent(slow_mail, numbers)
 
         # then every invoice reaches the mail server, what the killed one held once its visibility timeout passed
-        wait_for(
-            lambda: sent(slow_mail, numbers) == len(numbers),
-            REPLICA_VISIBILITY_TIMEOUT + 120,
-            "invoices held by the killed replica never went out",
-        )
+        try:
+            wait_for(
+                lambda: sent(slow_mail, numbers) == len(numbers),
+                REPLICA_VISIBILITY_TIMEOUT + 120,
+                "invoices held by the killed replica never went out",
+            )
+        except AssertionError as missing:
+            raise AssertionError(f"{missing}\n{where_unsent_invoices_are(healthy_stack, slow_mail, numbers)}") from None
     finally:
         replicas.remove(containers)
     # and each once, but for the commit gap (test_faults.py)
