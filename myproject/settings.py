@@ -253,9 +253,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": REDIS_TIMEOUT_SECONDS,
     "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
 }
-# Recycle pool processes so a slow leak in a library cannot grow a worker without bound.
-CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
+# Recycle pool processes so a slow leak in a library cannot grow a worker without bound: by size first, by count
+# as a backstop. A new process costs a fork, a database connection and its first tasks' copy-on-write faults;
+# every 1,000 short tasks that took 10-21 % of a worker's throughput (BENCHMARKS.md), every 10,000 a tenth of it.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 10_000
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 250_000  # KiB
+# Celery closes a pool process's database connection around every task unless this is set (celery.fixups.django):
+# a new PostgreSQL connection per task was most of a short task's cost (BENCHMARKS.md). Set to the recycling
+# limit, Celery never does; Django's CONN_MAX_AGE and health checks decide, as for requests (core.tasking.policy).
+CELERY_DB_REUSE_MAX = CELERY_WORKER_MAX_TASKS_PER_CHILD
 # Results cost a write each: off by default, on (ignore_result=False) for tasks operators watch.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = "django-db"
@@ -286,8 +292,8 @@ CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 # A lost broker connection cancels running tasks so they are redelivered, not acked into the void.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Every task message is checked before Celery reads it: an unreadable one becomes a dead letter instead of
-# killing the worker (core/tasking/message_guard.py).
-CELERY_WORKER_CONSUMER = "core.tasking.message_guard:GuardedConsumer"
+# killing the worker (core/tasking/message_guard.py). Task events go out in batches (core/tasking/consumer.py).
+CELERY_WORKER_CONSUMER = "core.tasking.consumer:Consumer"
 # Django's LOGGING configures every process, workers included.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE

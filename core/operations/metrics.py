@@ -3,6 +3,7 @@ read together with queue depths, heartbeats and dead letters when Prometheus scr
 
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -15,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from core.redis import redis_client
+from core.tasking.later import later
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ TASK_RUNTIME_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 1
 REQUEST_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-# --- Writing: one Redis round trip per event ------------------------------------------------------------
+# --- Writing: one Redis round trip per request, and per second of tasks ---------------------------------------
 def _bucket_for(seconds: float, buckets: tuple[float, ...]) -> str:
     return next((str(bound) for bound in buckets if seconds <= bound), "+Inf")
 
@@ -41,25 +43,41 @@ RECORDING_PAUSE_AFTER_FAILURE = 10.0
 _recording_paused_until = 0.0
 
 
-def _record(counter: tuple | None = None, histogram: tuple | None = None) -> None:
-    """Increment a counter and/or observe a histogram; a Redis outage costs samples, never the work."""
+def _increments(counter: tuple | None, histogram: tuple | None) -> list[tuple[str, str, int | float]]:
+    """A counter's increment and/or a histogram's observation, as (hash key, field, amount) triples."""
+    increments = []
+    if counter is not None:
+        key, labels = counter
+        increments.append((key, SEPARATOR.join(labels), 1))
+    if histogram is not None:
+        key, labels, seconds, buckets = histogram
+        prefix = SEPARATOR.join(labels)
+        increments.append((key, f"{prefix}{SEPARATOR}{_bucket_for(seconds, buckets)}", 1))
+        increments.append((key, f"{prefix}{SEPARATOR}sum", float(seconds)))
+    return increments
+
+
+def _write(increments: Iterable[tuple[str, str, int | float]]) -> None:
+    """One round trip; a Redis outage costs samples, never the work."""
     global _recording_paused_until
     if time.monotonic() < _recording_paused_until:
         return
     try:
         pipe = redis_client(timeout=SAMPLE_WRITE_TIMEOUT_SECONDS).pipeline(transaction=False)
-        if counter is not None:
-            key, labels = counter
-            pipe.hincrby(key, SEPARATOR.join(labels), 1)
-        if histogram is not None:
-            key, labels, seconds, buckets = histogram
-            prefix = SEPARATOR.join(labels)
-            pipe.hincrby(key, f"{prefix}{SEPARATOR}{_bucket_for(seconds, buckets)}", 1)
-            pipe.hincrbyfloat(key, f"{prefix}{SEPARATOR}sum", seconds)
+        for key, field, amount in increments:
+            if isinstance(amount, float):
+                pipe.hincrbyfloat(key, field, amount)
+            else:
+                pipe.hincrby(key, field, amount)
         pipe.execute()
     except Exception as exc:
         _recording_paused_until = time.monotonic() + RECORDING_PAUSE_AFTER_FAILURE
         logger.warning("metrics not recorded for %.0f s: %r", RECORDING_PAUSE_AFTER_FAILURE, exc)
+
+
+def _record(counter: tuple | None = None, histogram: tuple | None = None) -> None:
+    """Increment a counter and/or observe a histogram now."""
+    _write(_increments(counter, histogram))
 
 
 def request_observe(*, method: str, view: str, status: int, seconds: float) -> None:
@@ -73,34 +91,68 @@ def task_count(*, task_name: str, state: str) -> None:
     _record(counter=(TASK_COUNTS_KEY, (task_name, state)))
 
 
+# A task is counted once, when it ends: its outcome and its runtime, added up in the pool process and written
+# to Redis once a second (core.tasking.later), in one round trip. Counting "received" (in the worker's main
+# process, which also fetches and acknowledges every task) and "started", each task's own round trip, were most
+# of a short task's cost after its job rows (BENCHMARKS.md). A pool process killed outright loses at most its
+# last second of counts; Flower and the Operations page show what is running now.
+FLUSH_INTERVAL_SECONDS = 1.0
+FLUSH_SLOT = "metrics"
 _task_started_at: dict[str, float] = {}  # per pool process: prerun and postrun run in the same one
+# Celery sends task_success, task_failure and task_retry in the pool process just before task_postrun.
+_task_outcome: dict[str, str] = {}
+_unwritten: dict[tuple[str, str], int | float] = {}
+_unwritten_lock = threading.Lock()
 
 
-def _on_received(request=None, **_kwargs):
-    task_count(task_name=request.name, state="received")
+def _add_up(increments: list[tuple[str, str, int | float]]) -> None:
+    with _unwritten_lock:
+        first = not _unwritten
+        for key, field, amount in increments:
+            _unwritten[key, field] = _unwritten.get((key, field), 0) + amount
+    if first:
+        later.schedule(FLUSH_SLOT, FLUSH_INTERVAL_SECONDS, _flush)
 
 
-def _on_prerun(task_id=None, task=None, **_kwargs):
+def _flush(**_kwargs) -> None:
+    with _unwritten_lock:
+        increments = [(key, field, amount) for (key, field), amount in _unwritten.items()]
+        _unwritten.clear()
+    if increments:
+        _write(increments)
+
+
+def _on_prerun(task_id=None, **_kwargs):
     _task_started_at[task_id] = time.monotonic()
-    task_count(task_name=task.name, state="started")
 
 
 def _on_postrun(task_id=None, task=None, **_kwargs):
     started = _task_started_at.pop(task_id, None)
-    if started is not None:
-        _record(histogram=(TASK_RUNTIME_KEY, (task.name,), time.monotonic() - started, TASK_RUNTIME_BUCKETS))
+    outcome = _task_outcome.pop(task_id, None)
+    _add_up(
+        _increments(
+            counter=(TASK_COUNTS_KEY, (task.name, outcome)) if outcome else None,
+            histogram=(TASK_RUNTIME_KEY, (task.name,), time.monotonic() - started, TASK_RUNTIME_BUCKETS)
+            if started is not None
+            else None,
+        )
+    )
 
 
-def _on_success(sender=None, **_kwargs):
-    task_count(task_name=sender.name, state="succeeded")
+def _outcome_counter(state: str):
+    def on_outcome(sender=None, **_kwargs):
+        task_id = sender.request.id
+        if task_id in _task_started_at:  # running here: postrun counts it
+            _task_outcome[task_id] = state
+        else:
+            task_count(task_name=sender.name, state=state)
+
+    return on_outcome
 
 
-def _on_failure(sender=None, **_kwargs):
-    task_count(task_name=sender.name, state="failed")
-
-
-def _on_retry(sender=None, **_kwargs):
-    task_count(task_name=sender.name, state="retried")
+_on_success = _outcome_counter("succeeded")
+_on_failure = _outcome_counter("failed")
+_on_retry = _outcome_counter("retried")
 
 
 def _on_revoked(sender=None, **_kwargs):
@@ -108,14 +160,14 @@ def _on_revoked(sender=None, **_kwargs):
 
 
 def task_signals_connect() -> None:
-    """Count task events in this worker; called once at worker start, before the pool forks."""
-    signals.task_received.connect(_on_received, weak=False)
+    """Count task outcomes in this worker; called once at worker start, before the pool forks."""
     signals.task_prerun.connect(_on_prerun, weak=False)
     signals.task_postrun.connect(_on_postrun, weak=False)
     signals.task_success.connect(_on_success, weak=False)
     signals.task_failure.connect(_on_failure, weak=False)
     signals.task_retry.connect(_on_retry, weak=False)
     signals.task_revoked.connect(_on_revoked, weak=False)
+    signals.worker_process_shutdown.connect(_flush, weak=False)
 
 
 # --- Reading: everything is computed at scrape time ------------------------------------------------------
@@ -144,7 +196,7 @@ COUNTED_KEYS = (TASK_COUNTS_KEY, TASK_RUNTIME_KEY, REQUEST_COUNTS_KEY, REQUEST_L
 
 def _counted_families(counts: dict[str, dict]) -> Iterator[Metric]:
     tasks = CounterMetricFamily(
-        "celery_tasks", "Task events by task name and state, counted by every worker.", labels=["task", "state"]
+        "celery_tasks", "Task outcomes by task name and state, counted by every worker.", labels=["task", "state"]
     )
     for (task_name, state), value in sorted(_split(counts[TASK_COUNTS_KEY])):
         tasks.add_metric([task_name, state], float(value))

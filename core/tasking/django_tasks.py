@@ -47,7 +47,7 @@ class DjangoTaskRunner(ProjectTask):
         _announce(task_started, module_path=args[0], task_id=task_id)
 
     def on_success(self, retval, task_id, args, kwargs):
-        jobs.job_succeeded(task_id=task_id, return_value=retval)
+        jobs.job_succeeded(task_id=task_id, return_value=retval, durable=True)
         _announce(task_finished, module_path=args[0], task_id=task_id)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):

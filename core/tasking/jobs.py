@@ -2,6 +2,7 @@
 end (succeeded, failed, cancelled). The outbox, the publish hook and the task base class write them; pages
 read them here and in their apps' selectors, never from the result backend or the outbox."""
 
+import functools
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
+from core.database import bookkeeping_update, bookkeeping_upsert
 from core.models import Job
+from core.tasking.later import later
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +23,9 @@ logger = logging.getLogger(__name__)
 RECORDED_HEADER = "job_recorded"
 RETENTION = timedelta(days=7)
 ACTIVITY_WINDOW = timedelta(hours=24)
+# A task still running this long after it began gets its running mark; one done sooner writes only its end.
+RUNNING_MARK_DELAY = 0.25  # seconds
+STARTED_FIELDS = ["state", "attempt", "worker", "started_at", "updated_at", "next_try_at", "error", "finished_at"]
 
 # Set by a task body that called its work off. Not on the request: Celery runs a task with its own __call__
 # under a fresh request context, gone by the time on_success reads it.
@@ -54,56 +60,92 @@ def job_published(sender: str, headers: dict, body, **_kwargs) -> None:
                     step_id, step["task"], list(step.get("args", ())), step.get("kwargs", {}), parent_id or task_id
                 )
             )
-    _write(lambda: Job.objects.bulk_create(jobs, ignore_conflicts=True), "queued", task_id)
+    _write(lambda: _in_transaction(Job.objects.bulk_create, jobs, ignore_conflicts=True), "queued", task_id)
 
 
-def job_started(*, task_id: str, task_name: str, args, kwargs, root_id: str | None, attempt: int, worker: str) -> None:
+def job_started(
+    *, task_id: str, task_name: str, args, kwargs, root_id: str | None, attempt: int, worker: str, defer: bool = False
+) -> None:
     """A worker began an attempt. Written whether or not the queued row exists: a message from outside the
-    project's publishers still gets its job."""
+    project's publishers still gets its job. `defer` (in a pool process): written only if the task still runs
+    after RUNNING_MARK_DELAY; a task done sooner writes its start with its end, one write instead of two."""
     _cancel_reason.set("")
     now = timezone.now()
     job = _new_job(task_id, task_name, list(args or ()), dict(kwargs or {}), root_id if root_id != task_id else None)
     job.state, job.attempt, job.worker, job.started_at, job.updated_at = Job.State.RUNNING, attempt, worker, now, now
-    fields = ["state", "attempt", "worker", "started_at", "updated_at", "next_try_at", "error", "finished_at"]
-    _write(
-        lambda: Job.objects.bulk_create([job], update_conflicts=True, unique_fields=["id"], update_fields=fields),
-        "running",
-        task_id,
-    )
+    if defer:
+        later.schedule(_running_mark_slot(task_id), RUNNING_MARK_DELAY, functools.partial(_write_start, job))
+    else:
+        _write_start(job)
+
+
+def _write_start(job: Job) -> None:
+    _write(lambda: bookkeeping_upsert(job, update_fields=STARTED_FIELDS), "running", job.pk)
+
+
+def _running_mark_slot(task_id: str) -> str:
+    return f"running mark of {task_id}"
+
+
+def _unwritten_start(task_id: str) -> Job | None:
+    """The deferred start of this task, taken back before it was written; None once written (or never deferred)."""
+    write_start = later.cancel(_running_mark_slot(task_id))
+    return write_start.args[0] if write_start else None
 
 
 def job_retrying(*, task_id: str, attempt: int, when: datetime | float | None, error: str) -> None:
     """Attempt `attempt` failed and the next is published. Only while no later attempt has started: with a
     short countdown the next one can begin before this line is written."""
+    if start := _unwritten_start(task_id):
+        _write_start(start)
     now = timezone.now()
     next_try_at = when if isinstance(when, datetime) else now + timedelta(seconds=float(when or 0))
     _write(
-        lambda: Job.objects.filter(pk=task_id, attempt__lte=attempt).update(
-            state=Job.State.RETRYING, attempt=attempt, next_try_at=next_try_at, error=error, updated_at=now
+        lambda: bookkeeping_update(
+            Job.objects.filter(pk=task_id, attempt__lte=attempt),
+            state=Job.State.RETRYING,
+            attempt=attempt,
+            next_try_at=next_try_at,
+            error=error,
+            updated_at=now,
         ),
         "retrying",
         task_id,
     )
 
 
-def job_finished(*, task_id: str, state: Job.State, error: str = "", error_class: str = "", return_value=None) -> None:
+def job_finished(
+    *, task_id: str, state: Job.State, error: str = "", error_class: str = "", return_value=None, durable=False
+) -> None:
+    """`durable` for a row that is the result its caller reads (a django.tasks task): its commit waits for the
+    disk. Any other row only shows the end of a job whose work committed on its own."""
     now = timezone.now()
-    _write(
-        lambda: Job.objects.filter(pk=task_id).update(
-            state=state,
-            error=error,
-            error_class=error_class,
-            return_value=return_value,
-            next_try_at=None,
-            finished_at=now,
-            updated_at=now,
-        ),
-        state,
-        task_id,
-    )
+    fields = {
+        "state": state,
+        "error": error,
+        "error_class": error_class,
+        "return_value": return_value,
+        "next_try_at": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if start := _unwritten_start(task_id):
+        for name, value in fields.items():
+            setattr(start, name, value)
+        upsert = functools.partial(
+            bookkeeping_upsert, start, update_fields=list(dict.fromkeys([*STARTED_FIELDS, *fields]))
+        )
+        # Durable: in a transaction of its own, the upsert commits with it, and that commit waits for the disk.
+        _write((lambda: _in_transaction(upsert)) if durable else upsert, state, task_id)
+        return
+    row = Job.objects.filter(pk=task_id)
+    if durable:
+        _write(lambda: _in_transaction(row.update, **fields), state, task_id)
+    else:
+        _write(lambda: bookkeeping_update(row, **fields), state, task_id)
 
 
-def job_succeeded(*, task_id: str, return_value=None) -> None:
+def job_succeeded(*, task_id: str, return_value=None, durable=False) -> None:
     """The task returned: succeeded, or cancelled when its body said its work was called off. `return_value`
     only for a django.tasks task, whose caller reads it back (a Celery task's result stays in its backend)."""
     reason = _cancel_reason.get()
@@ -112,6 +154,7 @@ def job_succeeded(*, task_id: str, return_value=None) -> None:
         state=Job.State.CANCELLED if reason else Job.State.SUCCEEDED,
         error=reason,
         return_value=return_value,
+        durable=durable,
     )
 
 
@@ -157,12 +200,19 @@ def _subject(task_name: str, args: list) -> dict:
 
 def _write(write, what: str, task_id: str) -> None:
     """Bookkeeping never stops a task or a publish: a database that refuses the row costs the page one state
-    (the next write corrects it), not the job itself."""
+    (the next write corrects it), not the job itself. For the same reason a worker's marks commit without waiting
+    for the disk, one round trip each (core.database): two ordinary transactions per task were most of a short
+    task's cost (BENCHMARKS.md)."""
     try:
-        with transaction.atomic():
-            write()
+        write()
     except DatabaseError as exc:
         logger.warning("job %s not recorded as %s: %r", task_id, what, exc)
+
+
+def _in_transaction(write, *args, **kwargs):
+    """A savepoint when the caller is in a transaction: a refused row must not break the caller's."""
+    with transaction.atomic():
+        return write(*args, **kwargs)
 
 
 # --- Reading --------------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from functools import cache, partial
 import sentry_sdk
 from celery import Task
 from celery import current_app as app
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from kombu.pools import producers
 from opentelemetry import context, propagate, trace
 
+from core.database import bookkeeping_update
 from core.models import OutboxMessage
 from core.tasking import jobs
 
@@ -161,8 +162,4 @@ def _send(message: OutboxMessage) -> bool:
 def _mark(message: OutboxMessage, **fields) -> None:
     """One UPDATE. On PostgreSQL its commit does not wait for the disk: a mark lost in a crash only makes
     the relay publish the message again, which the outbox id as task id and idempotent tasks absorb."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        OutboxMessage.objects.filter(pk=message.pk).update(**fields)
+    bookkeeping_update(OutboxMessage.objects.filter(pk=message.pk), **fields)

@@ -62,7 +62,15 @@ def test_a_task_whose_worker_was_killed_shows_worker_lost_and_runs_again(
             services.invoice_request(order=order)
             outbox.enqueue(tasks.send_invoice_email, order.pk)
         wait_until(stalling_mailsink.holding, 60, "the invoice never reached the mail server", first)
-        running = client.get(f"/orders/{order.pk}/jobs/").content.decode()
+        # A task's running mark is written once it has run for jobs.RUNNING_MARK_DELAY.
+        running = wait_until(
+            lambda: (
+                'data-state="running"' in (page := client.get(f"/orders/{order.pk}/jobs/").content.decode()) and page
+            ),
+            10,
+            "the page never showed the invoice running",
+            first,
+        )
         second = start_worker(process_logs, name="lost-b", queues="email", concurrency=1, **env)
 
         # when worker A and its pool are killed without warning

@@ -3,6 +3,7 @@ by a real worker process."""
 
 from pathlib import Path
 
+from django.db import connection
 from django.tasks import task
 
 
@@ -28,3 +29,11 @@ def fail_first_time(marker: str) -> str:
 @task
 def refuse(text: str) -> None:
     raise ValueError(f"cannot use {text!r}")
+
+
+@task
+def database_backend_pid() -> int:
+    """The PostgreSQL server process serving this task's connection: the same one while the connection is kept."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
