@@ -8,6 +8,12 @@ from pathlib import Path
 
 import psutil
 
+from bench import sizes
+
+# Everything from this line to the end of the existing report is written by hand (from other tools) and kept as
+# it is when `make bench` rewrites the figures above it.
+HAND_WRITTEN_MARKER = "<!-- Written by hand below this line: make bench keeps it as it is. -->"
+
 
 def cpu_model() -> str:
     try:
@@ -75,8 +81,56 @@ def throughput_rows(throughput: dict) -> list[str]:
         f"| 2 | project worker with task events off (diagnosis) | — | "
         f"{throughput['project_without_events']:.0f} tasks/s "
         f"({throughput['project_without_events'] / throughput['bare']:.2f} of bare) | — |",
+        f"| 2 | project worker, task base without its job rows (diagnosis) | — | "
+        f"{throughput['project_without_job_rows']:.0f} tasks/s "
+        f"({throughput['project_without_job_rows'] / throughput['bare']:.2f} of bare) | — |",
+        f"| 2 | bare Celery app with task events on (`-E`, diagnosis: what events cost stock Celery) | — | "
+        f"{throughput['bare_with_events']:.0f} tasks/s ({throughput['bare_with_events'] / throughput['bare']:.2f} "
+        f"of bare; project ÷ this {throughput['project'] / throughput['bare_with_events']:.2f}) | — |",
+        f"| 2 | bare Celery app with task events on, flushed every 50 ms (the project's consumer, diagnosis) | — | "
+        f"{throughput['bare_with_batched_events']:.0f} tasks/s "
+        f"({throughput['bare_with_batched_events'] / throughput['bare']:.2f} of bare) | — |",
         f"| 2 | trivial task with its result stored by django-celery-results | (report) | "
         f"{throughput['project_stored']:.0f} tasks/s | — |",
+    ]
+
+
+def realistic_rows(throughput: dict) -> list[str]:
+    project, bare = throughput["project_realistic"], throughput["bare_realistic"]
+    ratio = project / bare
+    return [
+        f"| 2 | realistic task (read a row, write a row, set a Redis key), project worker | — | "
+        f"{project:.0f} tasks/s | — |",
+        f"| 2 | realistic task, bare Celery app | — | {bare:.0f} tasks/s | — |",
+        f"| 2 | realistic task, project ÷ bare | ≥ 0.95 | {ratio:.2f} | {verdict(ratio >= 0.95)} |",
+    ]
+
+
+def peer_rows(throughput: dict) -> list[str]:
+    return [
+        f"| 2 | trivial task, cookiecutter-django's Celery settings (peer) | — | {throughput['peer']:.0f} tasks/s; "
+        f"project ÷ peer {throughput['project'] / throughput['peer']:.2f} | — |",
+        f"| 2 | realistic task, cookiecutter-django's Celery settings (peer) | — | "
+        f"{throughput['peer_realistic']:.0f} tasks/s; project ÷ peer "
+        f"{throughput['project_realistic'] / throughput['peer_realistic']:.2f} | — |",
+    ]
+
+
+def enqueue_cost_rows(cost: dict) -> list[str]:
+    outbox, insert, with_job, publish = (
+        cost["outbox"],
+        cost["insert_commit"],
+        cost["insert_with_job_commit"],
+        cost["bare_publish"],
+    )
+    return [
+        f"| 3 | caller's time of one enqueue through the outbox in a transaction ({outbox['n']} samples), p50 | — | "
+        f"{outbox['p50']:.2f} ms (p99 {outbox['p99']:.2f}) | — |",
+        f"| 3 | same outbox row, bare INSERT + commit, no publish, p50 | — | {insert['p50']:.2f} ms "
+        f"({insert['p50'] / outbox['p50'] * 100:.0f} % of the outbox's) | — |",
+        f"| 3 | same with the job row the outbox writes beside it, p50 | — | {with_job['p50']:.2f} ms "
+        f"({with_job['p50'] / outbox['p50'] * 100:.0f} % of the outbox's) | — |",
+        f"| 3 | bare publish (`send_task` of the bare app), p50 | — | {publish['p50']:.2f} ms | — |",
     ]
 
 
@@ -91,19 +145,27 @@ def memory_rows(memory: dict) -> list[str]:
 
 
 def latency_rows(latency: dict) -> list[str]:
-    outbox, publish = latency["outbox"], latency["publish"]
+    outbox, insert, publish = latency["outbox"], latency["insert_then_publish"], latency["publish"]
     return [
         f"| 3 | enqueue → task start on an idle worker, through the outbox ({outbox['n']} samples), p50 | ≤ 5 ms | "
         f"{outbox['p50']:.1f} ms (p99 {outbox['p99']:.1f}) | {verdict(outbox['p50'] <= 5)} |",
+        f"| 3 | same, bare INSERT of the outbox row + commit, then publish (no job row, no mark), p50 | — | "
+        f"{insert['p50']:.1f} ms (p99 {insert['p99']:.1f}) | — |",
         f"| 3 | same, publish only (`apply_async`, no outbox row), p50 | — | "
         f"{publish['p50']:.1f} ms (p99 {publish['p99']:.1f}) | — |",
     ]
 
 
-def bulk_rows(number: int, label: str, result: dict) -> list[str]:
-    if "missing" in result:
-        return [f"| {number} | {label} | see target | not measured: {result['missing']} | — |"]
-    return [f"| {number} | {label} | {result['target']} | {result['figure']} | {verdict(result['ok'])} |"]
+def table_rows(rows: list[sizes.Row]) -> list[str]:
+    return [
+        f"| {number} | {what} | {target} | {measured} | {'—' if met is None else verdict(met)} |"
+        for number, what, target, measured, met in rows
+    ]
+
+
+def hand_written_tail(path: Path) -> list[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return lines[lines.index(HAND_WRITTEN_MARKER) :] if HAND_WRITTEN_MARKER in lines else []
 
 
 def write_report(path: Path, results: dict, *, quick: bool) -> None:
@@ -124,12 +186,16 @@ def write_report(path: Path, results: dict, *, quick: bool) -> None:
         lines += web_rows(results["web"])
     if "throughput" in results:
         lines += throughput_rows(results["throughput"])
+        lines += realistic_rows(results["throughput"])
+        lines += peer_rows(results["throughput"])
     if "latency" in results:
         lines += latency_rows(results["latency"])
+    if "enqueue_cost" in results:
+        lines += enqueue_cost_rows(results["enqueue_cost"])
     if "newsletter" in results:
-        lines += bulk_rows(4, "newsletter to 10,000 subscribers via SMTP", results["newsletter"])
+        lines += table_rows(sizes.newsletter_rows(results["newsletter"]))
     if "import" in results:
-        lines += bulk_rows(5, "CSV import of 50,000 rows", results["import"])
+        lines += table_rows(sizes.import_rows(results["import"]))
     if "memory" in results:
         lines += memory_rows(results["memory"])
     if "web" in results:
@@ -144,5 +210,16 @@ def write_report(path: Path, results: dict, *, quick: bool) -> None:
         errors = web["with"]["first_errors"] + web["without"]["first_errors"]
         if errors:
             lines += ["", "First errors: " + "; ".join(errors)]
+    if "newsletter" in results or "import" in results:
+        sizes.write_chart(
+            path.parent / sizes.CHART, newsletter=results.get("newsletter", []), imports=results.get("import", [])
+        )
+        lines += [
+            "",
+            f"![Time per item and bulk worker peak RSS against size, newsletter and CSV import]({sizes.CHART})",
+        ]
+    tail = hand_written_tail(path)
     lines += ["", Path(__file__).with_name("METHOD.md").read_text().strip(), ""]
+    if tail:
+        lines += [*tail, ""]
     path.write_text("\n".join(lines))
