@@ -51,7 +51,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def wait_for(check, timeout: float, what: str):
+def wait_for(check, timeout: float, what: str, every: float = 0.5):
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -59,7 +59,7 @@ def wait_for(check, timeout: float, what: str):
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} (waited {timeout:.0f} s)")
-        time.sleep(0.5)
+        time.sleep(every)
 
 
 @dataclass
