@@ -1,6 +1,7 @@
 """The Celery command line an operator uses: `inspect registered` lists every task, `call` runs one."""
 
 import json
+import socket
 import subprocess
 
 import pytest
@@ -27,7 +28,11 @@ def test_inspect_registered_lists_every_project_task(live_worker):
     autodiscover_modules("tasks")
     project_tasks = {name for name in app.tasks if not name.startswith("celery.")}
 
-    output = run_celery("inspect", "registered", "--json", "--timeout", "30", worker=live_worker)
+    # Named, the worker is the one reply awaited: without it, inspect waits out its whole timeout for others.
+    hostname = f"{live_worker.name}@{socket.gethostname()}"
+    output = run_celery(
+        "inspect", "registered", "--json", "--timeout", "30", "--destination", hostname, worker=live_worker
+    )
 
     registered = {task.split()[0] for tasks in json.loads(output).values() for task in tasks}
     assert project_tasks <= registered
