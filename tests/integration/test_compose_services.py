@@ -1,6 +1,7 @@
 """Every service of docker-compose.yml, run with its own command from the file as a local process against
 the test database and Redis, does its job; a wrong command in the file fails here."""
 
+import concurrent.futures
 import json
 import os
 import socket
@@ -96,8 +97,9 @@ def start_service(process_logs, request):
         return process
 
     yield start
-    for process in started:
-        process.stop()
+    # Side by side: a worker stopped as compose stops it waits out its soft shutdown, and beat its own stop.
+    with concurrent.futures.ThreadPoolExecutor(max(len(started), 1)) as stopping:
+        list(stopping.map(ManagedProcess.stop, started))
 
 
 @pytest.fixture
