@@ -152,6 +152,13 @@ def no_shared_worker():
 
 
 @pytest.fixture
+def no_shared_beat():
+    """For a test of the beat lock: the suite's shared beat, left running by a browser test in this test
+    database, holds the lock and would make every other beat stand by."""
+    stop_shared("beat")
+
+
+@pytest.fixture
 def live_worker(django_db_setup, process_logs, shared_processes_stopped_at_exit):
     """A real worker process on every queue, kept across tests until a test starts its own workers;
     tests using it need transactional_db."""

@@ -5,7 +5,7 @@ from django.db import connection
 
 from core.operations.beat import BeatLock
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_shared_beat")]
 
 
 @pytest.fixture

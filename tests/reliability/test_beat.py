@@ -12,7 +12,7 @@ from tests.notifications.factories import SubscriberFactory
 from tests.reliability.conftest import digest_batches_in_flight
 from tests.support.processes import ManagedProcess, celery_command, process_env, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_shared_beat")]
 
 SENDING = "Sending due task reliability: digest every 2 s"
 STANDING_BY = "another beat holds the beat lock; standing by"
