@@ -107,6 +107,9 @@ def start_worker_service(start_service, tmp_path):
     def start(service: str, **overrides: str) -> tuple[ManagedProcess, Path]:
         heartbeats = tmp_path / service
         heartbeats.mkdir()
+        # These tests check what a worker does, not how it stops (tests/reliability/test_timeouts.py and the
+        # compose suite do): an idle worker would wait out compose's 30 s soft shutdown at every teardown.
+        overrides = {"CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1"} | overrides
         worker = start_service(service, HEARTBEAT_DIR=str(heartbeats), **overrides)
         worker.wait_for_output("ready.", timeout=90)
         return worker, heartbeats
