@@ -4,6 +4,7 @@ import os
 
 import click
 from celery import Celery, signals
+from click.core import ParameterSource
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 
@@ -37,6 +38,19 @@ def add_worker_heartbeat(**_kwargs):
     from core.operations.health import WorkerHeartbeat
 
     app.steps["worker"].add(WorkerHeartbeat)
+
+
+@signals.worker_init.connect
+def prefetch_of_its_queues(sender, **_kwargs):
+    """The prefetch of the queues the worker serves (core.tasking.policy), unless its command line sets one."""
+    from core.tasking.policy import queue_prefetch_multiplier
+
+    # The command line's option defaults to the setting: only its source tells whether it was given.
+    command = click.get_current_context(silent=True)
+    if command is not None and command.get_parameter_source("prefetch_multiplier") is ParameterSource.COMMANDLINE:
+        return
+    queues = sender.app.amqp.queues.consume_from or sender.app.amqp.queues
+    sender.prefetch_multiplier = queue_prefetch_multiplier(queues, sender.prefetch_multiplier)
 
 
 @signals.celeryd_init.connect

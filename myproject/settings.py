@@ -233,7 +233,9 @@ CELERY_EVENT_SERIALIZER = "json"
 # every task is idempotent to make the redelivery harmless.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# Reserve one message at a time so a busy or dying worker holds no backlog hostage.
+# Reserve one message at a time so a busy or dying worker holds no backlog hostage; a worker of the default
+# queue reserves one more per process (core.tasking.policy.QUEUE_PREFETCH_MULTIPLIER). --prefetch-multiplier
+# on a worker's command line overrides both; this is the value for a queue the policy does not name.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Global limits; tasks set tighter ones. A hung task is killed instead of holding a pool slot forever.
 CELERY_TASK_SOFT_TIME_LIMIT = 210

@@ -69,6 +69,20 @@ BULK = QueueProfile(queue="bulk", soft_time_limit=120, time_limit=150)
 BULK_LONG = QueueProfile(queue="bulk", soft_time_limit=210, time_limit=240)
 
 
+# Messages a worker reserves per pool process, by the queue it serves (set in myproject/celery.py): a worker on
+# several queues takes the smallest, and --prefetch-multiplier on its command line overrides them. With 1, a pool
+# process that ends a task waits for the broker round trips that fetch and record the next one; with 2 the next
+# one waits in the worker instead, which took a fifth off the default queue's time per short task (BENCHMARKS.md).
+# The cost: behind a slow task (a 60 s payment call) its reserved message waits too, where an idle worker could
+# have taken it; a crash hands it back like the running one. Email and bulk keep 1: their tasks are long enough
+# that the round trips do not count, and a reserved import would wait minutes.
+QUEUE_PREFETCH_MULTIPLIER = {"default": 2, "email": 1, "bulk": 1}
+
+
+def queue_prefetch_multiplier(queue_names, otherwise: int) -> int:
+    return min((QUEUE_PREFETCH_MULTIPLIER.get(name, otherwise) for name in queue_names), default=otherwise)
+
+
 # The profiles by name: a django.tasks task picks one as its queue_name (core.tasking.django_tasks).
 PROFILES = {"default": DEFAULT, "remote_call": REMOTE_CALL, "email": EMAIL, "bulk": BULK, "bulk_long": BULK_LONG}
 
