@@ -72,7 +72,8 @@ BULK_LONG = QueueProfile(queue="bulk", soft_time_limit=210, time_limit=240)
 # Messages a worker reserves per pool process, by the queue it serves (set in myproject/celery.py): a worker on
 # several queues takes the smallest, and --prefetch-multiplier on its command line overrides them. With 1, a pool
 # process that ends a task waits for the broker round trips that fetch and record the next one; with 2 the next
-# one waits in the worker instead, which took a fifth off the default queue's time per short task (BENCHMARKS.md).
+# one waits in the worker instead, which took about a tenth off the default queue's time per short task
+# (BENCHMARKS.md).
 # The cost: behind a slow task (a 60 s payment call) its reserved message waits too, where an idle worker could
 # have taken it; a crash hands it back like the running one. Email and bulk keep 1: their tasks are long enough
 # that the round trips do not count, and a reserved import would wait minutes.
