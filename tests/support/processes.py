@@ -87,6 +87,10 @@ def running(pid: int) -> bool:
 class ManagedProcess:
     """A child process with its output in a log file, stopped (and its group killed) on exit."""
 
+    # The signal on which the process writes every thread's stack to its output (a Celery worker's SIGUSR1):
+    # a wait that times out sends it first, so a process gone quiet shows where it stands.
+    stack_dump_signal: int | None = None
+
     def __init__(self, name: str, command: list[str], env: dict[str, str], log_dir: Path, *, shared: bool = False):
         if not shared:
             # A test's own worker or beat must not share queues or schedules with the suite's shared one.
@@ -137,6 +141,10 @@ class ManagedProcess:
         return self.process.returncode
 
 
+STACK_DUMP_WAIT = 1  # second
+STACK_DUMP_CHARS = 12_000  # the tail of a log, with a worker's stacks: its main thread and its timers
+
+
 def wait_until(condition: Callable[[], object], timeout: float, message: str, process: ManagedProcess | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -146,7 +154,12 @@ def wait_until(condition: Callable[[], object], timeout: float, message: str, pr
         if process is not None and not process.alive():
             raise AssertionError(f"{message}: {process.name} exited.\n{process.output()[-4000:]}")
         time.sleep(0.1)
-    detail = f"\n{process.output()[-4000:]}" if process is not None else ""
+    detail = ""
+    if process is not None:
+        if process.stack_dump_signal is not None and process.alive():
+            process.signal(process.stack_dump_signal)
+            time.sleep(STACK_DUMP_WAIT)
+        detail = f"\n{process.output()[-STACK_DUMP_CHARS:]}"
     raise AssertionError(f"{message} within {timeout}s{detail}")
 
 
@@ -212,5 +225,6 @@ def start_worker(
         log_dir,
         shared=shared,
     )
+    worker.stack_dump_signal = signal.SIGUSR1  # Celery's "cry" handler
     worker.wait_for_output("ready.", timeout=60)
     return worker
