@@ -1,4 +1,4 @@
-"""The Redis broker transport, with one fix and two savings for a worker's main process.
+"""The Redis broker transport, with one fix and three savings for a worker's main process.
 
 The fix: a worker survives losing Redis while it holds unacknowledged messages (countdown tasks, retries,
 prefetched work), and hands them back as soon as Redis is reachable again (upstream report:
@@ -12,14 +12,20 @@ error: ... 'hostname'").
 The savings (BENCHMARKS.md, docs/upstream/kombu-redis-acks-in-batches.md): acknowledgements are sent together
 every ACK_SEND_INTERVAL instead of one round trip each, and one client object serves the channel's commands.
 An acknowledgement sent late is at worst a task run again after a crash, which every task already absorbs
-(acks_late); a warm shutdown and a reconnect send the ones still unsent.
+(acks_late); a warm shutdown and a reconnect send the ones still unsent. And a delivered message's unacked
+record no longer holds the event loop for its round trip: the record is sent, the loop goes on with other work,
+and the message is handed on when Redis has confirmed it, exactly as late as before but without the wait.
 """
 
+import collections
 import contextlib
+import functools
 import logging
 import os
+import time
 
 from kombu.transport import redis, virtual
+from kombu.utils.json import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,81 @@ class QoS(redis.QoS):
         super().__init__(*args, **kwargs)
         self._acks_unsent: list[str] = []
         self._acks_send_timer = None
+        # Deliveries whose unacked record was sent and not yet confirmed, oldest first: what to do once it is.
+        self._records_unconfirmed: collections.deque = collections.deque()
+        self._records_connection = None
+
+    def append_then(self, message, delivery_tag, then) -> None:
+        """Record the delivery in Redis's unacked set as `append` does, and call `then` once Redis confirmed
+        it, from the event loop, which meanwhile goes on with other work instead of waiting for the reply."""
+        connection = self._records_connection_registered()
+        prefix = self.channel.global_keyprefix or ""
+        delivery = message.delivery_info
+        record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
+        commands = [
+            ("MULTI",),
+            ("ZADD", prefix + self.unacked_index_key, time.time(), delivery_tag),
+            ("HSET", prefix + self.unacked_key, delivery_tag, record),
+            ("EXEC",),
+        ]
+        with self._records_connection_failing():
+            # No health check on send: its PING would read the reply of a record before it.
+            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+        virtual.QoS.append(self, message, delivery_tag)  # the prefetch slot is taken now
+        self._records_unconfirmed.append(then)
+
+    def _records_connection_registered(self):
+        # A connection of its own: the replies waiting on it must not reach another command's reader.
+        if self._records_connection is None:
+            connection = self.channel.pool.make_connection()
+            connection.connect()
+            self._records_fd = connection._sock.fileno()
+            self.channel.connection.loop.add_reader(self._records_fd, self.records_confirmed)
+            self._records_connection = connection
+        return self._records_connection
+
+    def records_confirmed(self) -> None:
+        """The event loop's reader: hands on each message whose record Redis has confirmed."""
+        if self._records_connection is None:
+            return  # dropped earlier in this turn of the loop
+        with self._records_connection_failing():
+            while self._records_connection.can_read(timeout=0):
+                if not self._records_unconfirmed:
+                    raise redis.redis.exceptions.ConnectionError("Redis replied to no unacked record")
+                self._read_record_replies()
+                self._records_unconfirmed.popleft()()
+
+    def _read_record_replies(self) -> None:
+        for _reply in ("OK", "QUEUED", "QUEUED", "EXEC"):  # MULTI, ZADD and HSET queued, EXEC
+            self._records_connection.read_response()
+
+    @contextlib.contextmanager
+    def _records_connection_failing(self):
+        try:
+            yield
+        except redis.redis.exceptions.ResponseError as exc:
+            # Out of step with its replies: the consumer reconnects and restores the messages held.
+            self._records_connection_dropped()
+            raise redis.redis.exceptions.ConnectionError(f"an unacked record failed: {exc}") from exc
+        except self.channel.connection_errors:
+            self._records_connection_dropped()
+            raise
+
+    def _records_connection_dropped(self) -> None:
+        connection, self._records_connection = self._records_connection, None
+        if connection is not None:
+            self.channel.connection.loop.remove_reader(self._records_fd)
+            connection.disconnect()
+
+    def records_closed(self) -> None:
+        """Waits for the records sent, so that the messages restored from them are all there; hands on none."""
+        if self._records_connection is not None:
+            with contextlib.suppress(*self.channel.connection_errors), self._records_connection_failing():
+                while self._records_unconfirmed:
+                    self._read_record_replies()
+                    self._records_unconfirmed.popleft()
+        self._records_unconfirmed.clear()
+        self._records_connection_dropped()
 
     def ack(self, delivery_tag):
         loop = self.channel.connection.loop
@@ -68,6 +149,7 @@ class QoS(redis.QoS):
     def restore_unacked(self, client=None):
         held = list(self._delivered)
         try:
+            self.records_closed()
             super().restore_unacked(client)
         except self.channel.connection_errors:
             _held_when_connection_died.update(held)
@@ -90,6 +172,20 @@ class Channel(redis.Channel):
             # acknowledged or already restored by the visibility timeout.
             self.qos.restore_by_tag(tag)
             _held_when_connection_died.discard(tag)
+
+    def basic_consume(self, queue, no_ack, callback, consumer_tag, **kwargs):
+        consumed = super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+        if not no_ack:
+            self.connection._callbacks[queue] = functools.partial(self._deliver_once_recorded, callback)
+        return consumed
+
+    def _deliver_once_recorded(self, callback, raw_message):
+        message = self.Message(raw_message, channel=self)
+        if self.connection.loop is None or self.connection.cycle._in_protected_read:
+            # Read outside a worker's event loop (drain_events): nothing would read the reply later.
+            self.qos.append(message, message.delivery_tag)
+            return callback(message)
+        return self.qos.append_then(message, message.delivery_tag, functools.partial(callback, message))
 
     def close(self):
         if self._qos is not None:

@@ -6,8 +6,11 @@ import asyncio
 import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
+from kombu import Connection
+from kombu.asynchronous import Hub
 
 from core.devtools.mailsink import MailSink
+from core.tasking.redis_transport import Transport
 from tests.support import embedded
 
 
@@ -78,6 +81,19 @@ def private_redis():
     server = PrivateRedis(port=embedded.free_port())
     yield server
     server.kill()
+
+
+@pytest.fixture
+def worker_connection(private_redis):
+    """A broker connection as a worker's main process has it: with an event loop, which sends the
+    acknowledgements and reads the replies to the unacked records (core.tasking.redis_transport)."""
+    hub = Hub()
+    connection = Connection(private_redis.url, transport=Transport)
+    connection.connect()
+    connection.transport.register_with_event_loop(connection.connection, hub)
+    yield connection, hub
+    connection.release()
+    hub.close()
 
 
 class PrivateRedis:

@@ -6,7 +6,6 @@ import time
 import pytest
 import redis
 from kombu import Connection
-from kombu.asynchronous import Hub
 
 from core.tasking.redis_transport import ACK_SEND_INTERVAL, Transport
 from tests.reliability.conftest import redis_broker_only
@@ -21,18 +20,6 @@ def consumed_and_acknowledged(connection: Connection, count: int) -> None:
         queue.put({"number": number})
     for _ in range(count):
         queue.get(timeout=5).ack()
-
-
-@pytest.fixture
-def worker_connection(private_redis):
-    """A connection as a worker's main process has it: with an event loop, which sends the acknowledgements."""
-    hub = Hub()
-    connection = Connection(private_redis.url, transport=Transport)
-    connection.connect()
-    connection.transport.register_with_event_loop(connection.connection, hub)
-    yield connection, hub
-    connection.release()
-    hub.close()
 
 
 def held(private_redis) -> int:
