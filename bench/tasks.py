@@ -12,7 +12,10 @@ def record_done():
 
 
 class ProjectTaskWithoutJobRows(ProjectTask):
-    """Diagnosis only: the project's task base without its job rows (running, then succeeded), to price them."""
+    """Diagnosis only: the project's task base without its job rows (running, then succeeded), to price them;
+    its worker's main process acknowledges each task, since no pool process records an end to acknowledge after."""
+
+    end_recorded_in_batches = False
 
     def before_start(self, task_id, args, kwargs):
         pass

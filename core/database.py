@@ -21,15 +21,32 @@ def bookkeeping_upsert(row: Model, *, update_fields: list[str]) -> None:
     """Inserts `row`, or updates `update_fields` of the row with its primary key: `bulk_create([row],
     update_conflicts=True, ...)`, committed as bookkeeping. The statement is compiled once per model and fields,
     and each call only prepares the row's values: compiling it was most of a short task's job-row cost."""
-    fields = type(row)._meta.concrete_fields
-    statement = _upsert_statement(type(row), tuple(update_fields))
-    params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-    _commit_without_waiting_for_disk(statement, params)
+    bookkeeping_upsert_many([row], update_fields=update_fields)
+
+
+# Rows per statement of bookkeeping_upsert_many: one compiled statement per count up to this, at most.
+UPSERT_ROWS_PER_STATEMENT = 100
+
+
+def bookkeeping_upsert_many(rows: Sequence[Model], *, update_fields: list[str]) -> None:
+    """bookkeeping_upsert of rows of one model with distinct primary keys, up to UPSERT_ROWS_PER_STATEMENT per
+    statement, all in one transaction."""
+    model = type(rows[0])
+    fields = model._meta.concrete_fields
+    statements, params = [], []
+    for start in range(0, len(rows), UPSERT_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + UPSERT_ROWS_PER_STATEMENT]
+        statement, one_array_per_field = _upsert_statement(model, tuple(update_fields), len(chunk))
+        values = [[field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in chunk]
+        statements.append(statement)
+        params += [list(column) for column in zip(*values, strict=True)] if one_array_per_field else sum(values, [])
+    _commit_without_waiting_for_disk("; ".join(statements), params)
 
 
 @functools.cache
-def _upsert_statement(model: type[Model], update_fields: tuple[str, ...]) -> str:
-    """The upsert of one row of `model` with a placeholder per concrete field, as Django compiles it."""
+def _upsert_statement(model: type[Model], update_fields: tuple[str, ...], count: int) -> tuple[str, bool]:
+    """The upsert of `count` rows of `model` as Django compiles it, and whether it takes one array per field
+    (PostgreSQL's `UNNEST` form of several rows) instead of one placeholder per field of each row."""
     meta = model._meta
     query = InsertQuery(
         model,
@@ -37,11 +54,15 @@ def _upsert_statement(model: type[Model], update_fields: tuple[str, ...]) -> str
         update_fields=[meta.get_field(name) for name in update_fields],
         unique_fields=[meta.pk],
     )
-    query.insert_values(meta.concrete_fields, [model()])
+    query.insert_values(meta.concrete_fields, [model() for _row in range(count)])
     [(statement, params)] = query.get_compiler(connection=connection).as_sql()
-    if len(params) != len(meta.concrete_fields):  # a field compiled to an expression: not reusable for other rows
-        raise ValueError(f"{meta.label}: a bookkeeping row needs one plain value per field")
-    return statement
+    fields = len(meta.concrete_fields)
+    if len(params) == count * fields:
+        return statement, False
+    if count > 1 and len(params) == fields and all(isinstance(column, list) for column in params):
+        return statement, True
+    # A field compiled to an expression: the statement is not reusable for other rows.
+    raise ValueError(f"{meta.label}: a bookkeeping row needs one plain value per field")
 
 
 def _commit_without_waiting_for_disk(statement: str, params: Sequence) -> None:

@@ -260,6 +260,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # every 1,000 short tasks that took 10-21 % of a worker's throughput (BENCHMARKS.md), every 10,000 a tenth of it.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 10_000
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 250_000  # KiB
+# A pool process records its succeeded tasks' ends, then acknowledges their messages, in one batch at most this
+# often (core/tasking/finished_marks.py): one write per batch instead of one per task on each task's critical path.
+TASK_END_BATCH_INTERVAL = float(os.environ.get("TASK_END_BATCH_INTERVAL", "0.01"))  # seconds
 # Celery closes a pool process's database connection around every task unless this is set (celery.fixups.django):
 # a new PostgreSQL connection per task was most of a short task's cost (BENCHMARKS.md). Set to the recycling
 # limit, Celery never does; Django's CONN_MAX_AGE and health checks decide, as for requests (core.tasking.policy).

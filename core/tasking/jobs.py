@@ -8,13 +8,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import current_app
+from celery import current_app, signals
 from django.db import DatabaseError, transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.utils import timezone
 
-from core.database import bookkeeping_update, bookkeeping_upsert
+from core.database import bookkeeping_update, bookkeeping_upsert, bookkeeping_upsert_many
 from core.models import Job
+from core.tasking.finished_marks import EndsInBatches
 from core.tasking.later import later
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ ACTIVITY_WINDOW = timedelta(hours=24)
 # A task still running this long after it began gets its running mark; one done sooner writes only its end.
 RUNNING_MARK_DELAY = 0.25  # seconds
 STARTED_FIELDS = ["state", "attempt", "worker", "started_at", "updated_at", "next_try_at", "error", "finished_at"]
+# A row written once, at its task's end: its start and its end.
+ENDED_FIELDS = [*STARTED_FIELDS, "error_class", "return_value"]
 
 # Set by a task body that called its work off. Not on the request: Celery runs a task with its own __call__
 # under a fresh request context, gone by the time on_success reads it.
@@ -115,10 +118,19 @@ def job_retrying(*, task_id: str, attempt: int, when: datetime | float | None, e
 
 
 def job_finished(
-    *, task_id: str, state: Job.State, error: str = "", error_class: str = "", return_value=None, durable=False
+    *,
+    task_id: str,
+    state: Job.State,
+    error: str = "",
+    error_class: str = "",
+    return_value=None,
+    durable=False,
+    acknowledging: str | None = None,
 ) -> None:
     """`durable` for a row that is the result its caller reads (a django.tasks task): its commit waits for the
-    disk. Any other row only shows the end of a job whose work committed on its own."""
+    disk. Any other row only shows the end of a job whose work committed on its own. `acknowledging`: the
+    delivery tag of a task whose end goes out in its pool process's next batch (core.tasking.finished_marks),
+    which then acknowledges its message."""
     now = timezone.now()
     fields = {
         "state": state,
@@ -132,9 +144,10 @@ def job_finished(
     if start := _unwritten_start(task_id):
         for name, value in fields.items():
             setattr(start, name, value)
-        upsert = functools.partial(
-            bookkeeping_upsert, start, update_fields=list(dict.fromkeys([*STARTED_FIELDS, *fields]))
-        )
+        if acknowledging:
+            ends_in_batches.add(start, acknowledging)
+            return
+        upsert = functools.partial(bookkeeping_upsert, start, update_fields=ENDED_FIELDS)
         # Durable: in a transaction of its own, the upsert commits with it, and that commit waits for the disk.
         _write((lambda: _in_transaction(upsert)) if durable else upsert, state, task_id)
         return
@@ -143,9 +156,25 @@ def job_finished(
         _write(lambda: _in_transaction(row.update, **fields), state, task_id)
     else:
         _write(lambda: bookkeeping_update(row, **fields), state, task_id)
+    if acknowledging:
+        ends_in_batches.add(None, acknowledging)
 
 
-def job_succeeded(*, task_id: str, return_value=None, durable=False) -> None:
+def _ends_written(rows: list[Job]) -> None:
+    """The ends of a batch of tasks whose start had not been written, each row whole."""
+    _write(lambda: bookkeeping_upsert_many(rows, update_fields=ENDED_FIELDS), "ended", f"{len(rows)} tasks")
+
+
+ends_in_batches = EndsInBatches(write_rows=_ends_written)
+
+
+@signals.worker_process_shutdown.connect
+def _send_ends_before_exit(**_kwargs):
+    """A pool process that stops (recycled, warm shutdown) records and acknowledges what its batch holds."""
+    ends_in_batches.send()
+
+
+def job_succeeded(*, task_id: str, return_value=None, durable=False, acknowledging: str | None = None) -> None:
     """The task returned: succeeded, or cancelled when its body said its work was called off. `return_value`
     only for a django.tasks task, whose caller reads it back (a Celery task's result stays in its backend)."""
     reason = _cancel_reason.get()
@@ -155,6 +184,7 @@ def job_succeeded(*, task_id: str, return_value=None, durable=False) -> None:
         error=reason,
         return_value=return_value,
         durable=durable,
+        acknowledging=acknowledging,
     )
 
 

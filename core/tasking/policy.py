@@ -17,7 +17,7 @@ from django.db.models import Model
 from kombu.exceptions import OperationalError as BrokerError
 
 from core.models import Job
-from core.tasking import jobs
+from core.tasking import finished_marks, jobs
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,9 @@ class ProjectTask(Task):
     subject = ""
     # A django.tasks runner (core.tasking.django_tasks): its job row is the result its caller reads.
     runs_django_task = False
+    # A succeeded task is acknowledged by its pool process once its end is recorded (core.tasking.finished_marks).
+    end_recorded_in_batches = True
+    Request = "core.tasking.finished_marks:ProjectRequest"
 
     def before_start(self, task_id, args, kwargs):
         jobs.job_started(
@@ -223,7 +226,8 @@ class ProjectTask(Task):
         return retrying
 
     def on_success(self, retval, task_id, args, kwargs):
-        jobs.job_succeeded(task_id=task_id)
+        batched = not self.request.is_eager and finished_marks.ends_recorded_in_batches(self)
+        jobs.job_succeeded(task_id=task_id, acknowledging=self.request.properties["delivery_tag"] if batched else None)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         from core.tasking.deadletters import dead_letter_record

@@ -134,6 +134,15 @@ class QoS(redis.QoS):
         if self._acks_send_timer is None:
             self._acks_send_timer = loop.call_later(ACK_SEND_INTERVAL, self.send_acks)
 
+    def release(self, delivery_tag) -> None:
+        """Frees the message's prefetch slot; another process acknowledges it (core.tasking.finished_marks)."""
+        virtual.QoS.ack(self, delivery_tag)
+
+    def acknowledge_now(self, tags: list[str]) -> None:
+        """Acknowledges messages another process delivered (core.tasking.finished_marks), in one pipeline."""
+        self._acks_unsent.extend(tags)
+        self.send_acks()
+
     def send_acks(self) -> None:
         self._acks_send_timer = None
         tags, self._acks_unsent = self._acks_unsent, []
