@@ -39,7 +39,11 @@ def bookkeeping_upsert_many(rows: Sequence[Model], *, update_fields: list[str]) 
         statement, one_array_per_field = _upsert_statement(model, tuple(update_fields), len(chunk))
         values = [[field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in chunk]
         statements.append(statement)
-        params += [list(column) for column in zip(*values, strict=True)] if one_array_per_field else sum(values, [])
+        params += (
+            [list(column) for column in zip(*values, strict=True)]
+            if one_array_per_field
+            else [value for row_values in values for value in row_values]
+        )
     _commit_without_waiting_for_disk("; ".join(statements), params)
 
 

@@ -27,8 +27,9 @@ ACTIVITY_WINDOW = timedelta(hours=24)
 # A task still running this long after it began gets its running mark; one done sooner writes only its end.
 RUNNING_MARK_DELAY = 0.25  # seconds
 STARTED_FIELDS = ["state", "attempt", "worker", "started_at", "updated_at", "next_try_at", "error", "finished_at"]
+FINISHED_FIELDS = ["state", "error", "error_class", "return_value", "next_try_at", "finished_at", "updated_at"]
 # A row written once, at its task's end: its start and its end.
-ENDED_FIELDS = [*STARTED_FIELDS, "error_class", "return_value"]
+ENDED_FIELDS = list(dict.fromkeys([*STARTED_FIELDS, *FINISHED_FIELDS]))
 
 # Set by a task body that called its work off. Not on the request: Celery runs a task with its own __call__
 # under a fresh request context, gone by the time on_success reads it.
@@ -132,15 +133,7 @@ def job_finished(
     delivery tag of a task whose end goes out in its pool process's next batch (core.tasking.finished_marks),
     which then acknowledges its message."""
     now = timezone.now()
-    fields = {
-        "state": state,
-        "error": error,
-        "error_class": error_class,
-        "return_value": return_value,
-        "next_try_at": None,
-        "finished_at": now,
-        "updated_at": now,
-    }
+    fields = dict(zip(FINISHED_FIELDS, (state, error, error_class, return_value, None, now, now), strict=True))
     if start := _unwritten_start(task_id):
         for name, value in fields.items():
             setattr(start, name, value)

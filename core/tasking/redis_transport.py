@@ -51,7 +51,7 @@ class QoS(redis.QoS):
         self._acks_send_timer = None
         # Deliveries whose unacked record was sent and not yet confirmed, oldest first: what to do once it is.
         self._records_unconfirmed: collections.deque = collections.deque()
-        self._records_connection = None
+        self._records_connection = self._records_fd = None
 
     def append_then(self, message, delivery_tag, then) -> None:
         """Record the delivery in Redis's unacked set as `append` does, and call `then` once Redis confirmed
